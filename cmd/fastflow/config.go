@@ -1,0 +1,176 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// config is every setting of DESIGN.md, read from the environment (and an
+// optional .env file) once, in one place. No other package reads the
+// environment; each gets its own options struct filled from this.
+type config struct {
+	DatabaseURL  string
+	DataDir      string
+	LogsDir      string
+	PipelinesDir string
+
+	GitRepoURL       string
+	GitBranch        string
+	GitToken         string
+	GitSSHKeyPath    string
+	GitSSHKnownHosts string
+	AutoSyncInterval time.Duration
+
+	GitHubAppID          int64
+	GitHubInstallationID int64
+	GitHubPrivateKeyPath string
+	GitHubWebhookSecret  string
+	GitHubAPIURL         string
+
+	ListenAddr string
+	BaseURL    string
+	LogLevel   slog.Level
+	DockerHost string
+}
+
+// env is the merged environment: the process environment wins over .env, so
+// a deployment can override a checked-in file.
+type env map[string]string
+
+// loadEnv merges environ with the .env file at dotenv (absent is fine).
+func loadEnv(environ []string, dotenv string) (env, error) {
+	e := env{}
+	if f, err := os.Open(dotenv); err == nil {
+		defer f.Close()
+		if err := parseDotenv(f, e); err != nil {
+			return nil, fmt.Errorf("read %s: %w", dotenv, err)
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("open %s: %w", dotenv, err)
+	}
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			e[k] = v
+		}
+	}
+	return e, nil
+}
+
+// parseDotenv reads KEY=VALUE lines; blank lines and # comments are skipped,
+// an `export ` prefix is allowed, and a value may be quoted. It does not
+// expand variables: what is written is what is used.
+func parseDotenv(r io.Reader, into env) error {
+	sc := bufio.NewScanner(r)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		line = strings.TrimPrefix(line, "export ")
+		k, v, ok := strings.Cut(line, "=")
+		k = strings.TrimSpace(k)
+		if !ok || k == "" {
+			return fmt.Errorf("line %d: want KEY=VALUE", n)
+		}
+		v = strings.TrimSpace(v)
+		if len(v) >= 2 && (v[0] == '"' || v[0] == '\'') && v[len(v)-1] == v[0] {
+			v = v[1 : len(v)-1]
+		} else if i := strings.Index(v, " #"); i >= 0 {
+			v = strings.TrimSpace(v[:i])
+		}
+		into[k] = v
+	}
+	return sc.Err()
+}
+
+// configFrom parses and checks every setting and reports all bad ones at
+// once, so a broken deployment is fixed in one round.
+func configFrom(e env) (config, error) {
+	var errs []error
+	str := func(key, def string) string {
+		if v, ok := e[key]; ok && v != "" {
+			return v
+		}
+		return def
+	}
+	dur := func(key string) time.Duration {
+		v := str(key, "")
+		if v == "" {
+			return 0
+		}
+		d, err := parseDuration(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s=%q: %w", key, v, err))
+		}
+		return d
+	}
+	id := func(key string) int64 {
+		v := str(key, "")
+		if v == "" {
+			return 0
+		}
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n <= 0 {
+			errs = append(errs, fmt.Errorf("%s=%q: want a positive number", key, v))
+		}
+		return n
+	}
+
+	c := config{
+		DatabaseURL:          str("DATABASE_URL", ""),
+		DataDir:              str("DATA_DIR", "./data"),
+		LogsDir:              str("LOGS_DIR", "./logs"),
+		GitRepoURL:           str("GIT_REPO_URL", ""),
+		GitBranch:            str("GIT_BRANCH", "main"),
+		GitToken:             str("GIT_TOKEN", ""),
+		GitSSHKeyPath:        str("GIT_SSH_KEY_PATH", ""),
+		GitSSHKnownHosts:     str("GIT_SSH_KNOWN_HOSTS", ""),
+		AutoSyncInterval:     dur("AUTO_SYNC_INTERVAL"),
+		GitHubAppID:          id("GITHUB_APP_ID"),
+		GitHubInstallationID: id("GITHUB_INSTALLATION_ID"),
+		GitHubPrivateKeyPath: str("GITHUB_PRIVATE_KEY_PATH", ""),
+		GitHubWebhookSecret:  str("GITHUB_WEBHOOK_SECRET", ""),
+		GitHubAPIURL:         str("GITHUB_API_URL", "https://api.github.com"),
+		ListenAddr:           str("LISTEN_ADDR", ":8080"),
+		BaseURL:              str("BASE_URL", ""),
+		DockerHost:           str("DOCKER_HOST", ""),
+	}
+	c.PipelinesDir = str("PIPELINES_DIR", filepath.Join(c.DataDir, "pipelines"))
+	if err := c.LogLevel.UnmarshalText([]byte(str("LOG_LEVEL", "info"))); err != nil {
+		errs = append(errs, fmt.Errorf("LOG_LEVEL: %w", err))
+	}
+	if c.AutoSyncInterval < 0 {
+		errs = append(errs, errors.New("AUTO_SYNC_INTERVAL must not be negative"))
+	}
+	if c.GitHubAppID != 0 && (c.GitHubInstallationID == 0 || c.GitHubPrivateKeyPath == "") {
+		errs = append(errs, errors.New("GITHUB_APP_ID needs GITHUB_INSTALLATION_ID and GITHUB_PRIVATE_KEY_PATH"))
+	}
+	if c.DatabaseURL != "" && !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") {
+		errs = append(errs, errors.New("DATABASE_URL must be a postgres:// or postgresql:// URL (leave it unset for SQLite)"))
+	}
+	return c, errors.Join(errs...)
+}
+
+// parseDuration takes Go syntax ("90s", "5m") or plain seconds ("300"),
+// the form the original plan used.
+func parseDuration(s string) (time.Duration, error) {
+	if n, err := strconv.ParseFloat(s, 64); err == nil {
+		if n < 0 {
+			return 0, errors.New("must not be negative")
+		}
+		return time.Duration(n * float64(time.Second)), nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, errors.New(`want a duration such as "90s", "5m" or plain seconds`)
+	}
+	return d, nil
+}

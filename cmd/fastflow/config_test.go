@@ -1,0 +1,118 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestConfigDefaults(t *testing.T) {
+	t.Parallel()
+	c, err := configFrom(env{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := config{
+		DataDir:      "./data",
+		LogsDir:      "./logs",
+		PipelinesDir: filepath.Join("./data", "pipelines"),
+		GitBranch:    "main",
+		GitHubAPIURL: "https://api.github.com",
+		ListenAddr:   ":8080",
+	}
+	if diff := cmp.Diff(want, c); diff != "" {
+		t.Errorf("defaults (-want +got):\n%s", diff)
+	}
+}
+
+func TestConfigParses(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		env     env
+		check   func(t *testing.T, c config)
+		wantErr string
+	}{
+		{
+			name:  "interval in Go syntax",
+			env:   env{"AUTO_SYNC_INTERVAL": "90s"},
+			check: func(t *testing.T, c config) { assertEq(t, c.AutoSyncInterval, 90*time.Second) },
+		},
+		{
+			name:  "interval in plain seconds",
+			env:   env{"AUTO_SYNC_INTERVAL": "300"},
+			check: func(t *testing.T, c config) { assertEq(t, c.AutoSyncInterval, 5*time.Minute) },
+		},
+		{
+			name:  "pipelines dir follows data dir",
+			env:   env{"DATA_DIR": "/srv/ff"},
+			check: func(t *testing.T, c config) { assertEq(t, c.PipelinesDir, "/srv/ff/pipelines") },
+		},
+		{name: "bad interval", env: env{"AUTO_SYNC_INTERVAL": "soon"}, wantErr: `AUTO_SYNC_INTERVAL="soon"`},
+		{name: "negative interval", env: env{"AUTO_SYNC_INTERVAL": "-5"}, wantErr: "must not be negative"},
+		{name: "app id not a number", env: env{"GITHUB_APP_ID": "abc"}, wantErr: "GITHUB_APP_ID"},
+		{name: "app without key", env: env{"GITHUB_APP_ID": "1", "GITHUB_INSTALLATION_ID": "2"}, wantErr: "GITHUB_PRIVATE_KEY_PATH"},
+		{name: "mysql url", env: env{"DATABASE_URL": "mysql://x"}, wantErr: "DATABASE_URL"},
+		{name: "bad log level", env: env{"LOG_LEVEL": "loud"}, wantErr: "LOG_LEVEL"},
+		{
+			name:    "every problem at once",
+			env:     env{"AUTO_SYNC_INTERVAL": "x", "LOG_LEVEL": "y"},
+			wantErr: "AUTO_SYNC_INTERVAL=\"x\": want a duration such as \"90s\", \"5m\" or plain seconds\nLOG_LEVEL",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c, err := configFrom(tt.env)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("error = %v, want it to contain %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.check(t, c)
+		})
+	}
+}
+
+func TestDotenvLosesToEnvironment(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	dotenv := filepath.Join(dir, ".env")
+	content := "# comment\nexport GIT_BRANCH=dev\nDATA_DIR = \"/data dir\"\nLISTEN_ADDR=:9090 # trailing comment\nGITHUB_WEBHOOK_SECRET='a#b'\n\n"
+	if err := os.WriteFile(dotenv, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e, err := loadEnv([]string{"GIT_BRANCH=prod"}, dotenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := env{"GIT_BRANCH": "prod", "DATA_DIR": "/data dir", "LISTEN_ADDR": ":9090", "GITHUB_WEBHOOK_SECRET": "a#b"}
+	if diff := cmp.Diff(want, e); diff != "" {
+		t.Errorf("env (-want +got):\n%s", diff)
+	}
+
+	if err := os.WriteFile(dotenv, []byte("NOT A PAIR\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := loadEnv(nil, dotenv); err == nil || !strings.Contains(err.Error(), "line 1") {
+		t.Errorf("malformed .env: %v, want an error naming line 1", err)
+	}
+	if _, err := loadEnv(nil, filepath.Join(dir, "absent")); err != nil {
+		t.Errorf("absent .env: %v", err)
+	}
+}
+
+func assertEq[T comparable](t *testing.T, got, want T) {
+	t.Helper()
+	if got != want {
+		t.Errorf("got %v, want %v", got, want)
+	}
+}

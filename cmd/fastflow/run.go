@@ -1,0 +1,61 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// exitError ends the process with code without printing anything more: the
+// command already said what went wrong (validate's problem list, say).
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+
+// errUsage marks a command line we could not understand; run prints usage.
+var errUsage = errors.New("usage")
+
+const usage = `Fast-Flow: run a team's Python pipelines from a Git repository.
+
+Usage:
+  fastflow serve              run the operator, web UI, API and webhook receiver
+  fastflow validate [DIR]     check a pipelines repository offline (default: .)
+                              --json prints the machine-readable result
+  fastflow migrate            apply database migrations and exit
+  fastflow version            print the version
+
+Configuration comes from the environment and an optional .env file in the
+working directory; see README.md for every variable.
+`
+
+// run is the whole program minus process exit, so tests can drive it.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, environ []string) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitError{2}
+	}
+	cmd, rest := args[0], args[1:]
+	var err error
+	switch cmd {
+	case "serve":
+		err = serve(ctx, rest, stderr, environ)
+	case "validate":
+		err = validate(rest, stdout, stderr)
+	case "migrate":
+		err = migrate(ctx, rest, stderr, environ)
+	case "version", "--version":
+		fmt.Fprintln(stdout, "fastflow", version())
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+	default:
+		fmt.Fprintf(stderr, "fastflow: unknown command %q\n\n%s", cmd, usage)
+		return exitError{2}
+	}
+	if errors.Is(err, errUsage) {
+		fmt.Fprintf(stderr, "fastflow %s: %s\n\n%s", cmd, strings.TrimPrefix(err.Error(), "usage: "), usage)
+		return exitError{2}
+	}
+	return err
+}

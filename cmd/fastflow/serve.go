@@ -1,0 +1,174 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/fastflow-dev/fastflow/operator"
+	"github.com/fastflow-dev/fastflow/repo"
+	"github.com/fastflow-dev/fastflow/runtime/docker"
+	"github.com/fastflow-dev/fastflow/status/sqlstore"
+	"github.com/fastflow-dev/fastflow/webui"
+)
+
+// shutdownGrace bounds how long in-flight HTTP requests may finish after
+// SIGTERM; container orchestrators usually kill after 10 s.
+const shutdownGrace = 8 * time.Second
+
+func serve(ctx context.Context, args []string, stderr io.Writer, environ []string) error {
+	if len(args) > 0 {
+		return fmt.Errorf("%w: serve takes no arguments, configuration comes from the environment", errUsage)
+	}
+	e, err := loadEnv(environ, ".env")
+	if err != nil {
+		return err
+	}
+	cfg, err := configFrom(e)
+	if err != nil {
+		return fmt.Errorf("configuration:\n%w", err)
+	}
+	if cfg.GitRepoURL == "" {
+		return errors.New("configuration: GIT_REPO_URL is required (a GitHub URL, an SSH URL, or a local path)")
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	return serveWith(ctx, cfg, log, nil)
+}
+
+// serveWith runs the server until ctx ends. ready, when not nil, receives the
+// bound address once the listener is up (tests listen on port 0).
+func serveWith(ctx context.Context, cfg config, log *slog.Logger, ready chan<- string) error {
+	store, err := sqlstore.Open(ctx, sqlstore.Config{DatabaseURL: cfg.DatabaseURL, DataDir: cfg.DataDir, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	if err := store.Migrate(ctx); err != nil {
+		return err
+	}
+
+	auth, err := gitAuth(cfg)
+	if err != nil {
+		return err
+	}
+	syncer, err := repo.NewSyncer(repo.Config{
+		URL:          cfg.GitRepoURL,
+		Branch:       cfg.GitBranch,
+		DataDir:      cfg.DataDir,
+		PipelinesDir: cfg.PipelinesDir,
+		Auth:         auth,
+		Logger:       log,
+	})
+	if err != nil {
+		return err
+	}
+	op, err := operator.New(operator.Config{SyncInterval: cfg.AutoSyncInterval, Logger: log}, syncer, store)
+	if err != nil {
+		return err
+	}
+
+	dockerClient, err := docker.New(docker.Config{Host: cfg.DockerHost})
+	if err != nil {
+		return err
+	}
+	defer dockerClient.Close()
+	handler, err := webui.New(webui.Config{
+		Operator: op,
+		Checks: []webui.Check{
+			{Name: "database", Critical: true, Probe: store.Ping},
+			// Not critical yet: nothing runs containers until the runtime
+			// lands, but operators should see a dead daemon early.
+			{Name: "docker", Probe: dockerClient.Ping},
+		},
+		Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", cfg.ListenAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.ListenAddr, err)
+	}
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	log.Info("serving", "addr", ln.Addr().String(), "repo", cfg.GitRepoURL, "branch", cfg.GitBranch, "sync_interval", cfg.AutoSyncInterval)
+	if ready != nil {
+		ready <- ln.Addr().String()
+	}
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return op.Run(gctx) })
+	g.Go(func() error {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("serve http: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		log.Info("shutting down")
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
+		defer cancel()
+		return srv.Shutdown(sctx)
+	})
+	return g.Wait()
+}
+
+// gitAuth picks the credentials: a GitHub App wins over a token, a token over
+// an SSH key; none is right for local paths and public repositories.
+func gitAuth(cfg config) (repo.AuthProvider, error) {
+	switch {
+	case cfg.GitHubAppID != 0:
+		app, err := repo.NewGitHubApp(repo.GitHubAppConfig{
+			AppID:          cfg.GitHubAppID,
+			InstallationID: cfg.GitHubInstallationID,
+			PrivateKeyPath: cfg.GitHubPrivateKeyPath,
+			APIURL:         cfg.GitHubAPIURL,
+		})
+		if err != nil {
+			return nil, err
+		}
+		return app, nil
+	case cfg.GitToken != "":
+		return repo.TokenAuth{Token: cfg.GitToken}, nil
+	case cfg.GitSSHKeyPath != "":
+		key, err := repo.NewSSHKeyAuth(cfg.GitSSHKeyPath, "", cfg.GitSSHKnownHosts)
+		if err != nil {
+			return nil, err
+		}
+		return key, nil
+	}
+	return nil, nil
+}
+
+func migrate(ctx context.Context, args []string, stderr io.Writer, environ []string) error {
+	if len(args) > 0 {
+		return fmt.Errorf("%w: migrate takes no arguments", errUsage)
+	}
+	e, err := loadEnv(environ, ".env")
+	if err != nil {
+		return err
+	}
+	cfg, err := configFrom(e)
+	if err != nil {
+		return fmt.Errorf("configuration:\n%w", err)
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	store, err := sqlstore.Open(ctx, sqlstore.Config{DatabaseURL: cfg.DatabaseURL, DataDir: cfg.DataDir, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	if err := store.Migrate(ctx); err != nil {
+		return err
+	}
+	log.Info("database schema is up to date")
+	return nil
+}

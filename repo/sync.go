@@ -1,0 +1,482 @@
+package repo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/config"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/plumbing/transport"
+	"github.com/go-git/go-git/v5/storage/memory"
+)
+
+var (
+	// ErrBranchNotFound means the remote has no branch of the configured name.
+	ErrBranchNotFound = errors.New("repo: branch not found on remote")
+	// ErrAuth means the remote refused the credentials (or wanted some).
+	ErrAuth = errors.New("repo: authentication refused by remote")
+)
+
+// Outcome says what a sync did.
+type Outcome string
+
+const (
+	// OutcomeUpdated: a new revision was published.
+	OutcomeUpdated Outcome = "updated"
+	// OutcomeUnchanged: the branch tip was already live.
+	OutcomeUnchanged Outcome = "unchanged"
+	// OutcomeFailed: nothing changed; the last good revision stays live.
+	OutcomeFailed Outcome = "failed"
+)
+
+// AuthProvider yields credentials for one sync. It is asked on every sync so
+// that short-lived tokens (GitHub App installation tokens) can be renewed.
+type AuthProvider interface {
+	AuthMethod(ctx context.Context) (transport.AuthMethod, error)
+}
+
+// Config configures a Syncer.
+type Config struct {
+	// URL is the remote: https://, ssh://, git@host:path, file:// or a local path.
+	URL string
+	// Branch is the branch whose tip is published.
+	Branch string
+	// DataDir holds the bare repository (DataDir/repo.git), the revisions
+	// (DataDir/revisions/<sha>) and the sync lock.
+	DataDir string
+	// PipelinesDir is the symlink that points at the live revision.
+	PipelinesDir string
+	// Auth is nil for remotes that need no credentials.
+	Auth AuthProvider
+	// KeepRevisions is how many of the newest revisions garbage collection
+	// keeps besides the live one and those runs still use. Default 3.
+	KeepRevisions int
+	// Timeout bounds one remote operation (list or fetch). Default 2m.
+	Timeout time.Duration
+	Logger  *slog.Logger
+}
+
+// Validate reports the first missing or inconsistent setting.
+func (c *Config) Validate() error {
+	switch {
+	case c.URL == "":
+		return errors.New("repo: GIT_REPO_URL is required")
+	case c.Branch == "":
+		return errors.New("repo: GIT_BRANCH is required")
+	case c.DataDir == "":
+		return errors.New("repo: DATA_DIR is required")
+	case c.PipelinesDir == "":
+		return errors.New("repo: PIPELINES_DIR is required")
+	case c.KeepRevisions < 0:
+		return errors.New("repo: KeepRevisions must not be negative")
+	}
+	return nil
+}
+
+// Result describes one sync attempt. Snapshot is the live snapshot after the
+// attempt: the new one when Outcome is OutcomeUpdated, the unchanged one
+// otherwise (nil if nothing was ever published).
+type Result struct {
+	Outcome    Outcome
+	Snapshot   *Snapshot
+	StartedAt  time.Time
+	FinishedAt time.Time
+	// Err is set when Outcome is OutcomeFailed.
+	Err error
+}
+
+// Syncer publishes the tip of one branch of one remote. Its methods are safe
+// for concurrent use; syncs are serialised (in-process by a mutex, across
+// processes sharing DataDir by a file lock).
+type Syncer struct {
+	cfg      Config
+	log      *slog.Logger
+	revDir   string
+	bareDir  string
+	lockPath string
+
+	mu   sync.Mutex // serialises Sync and GC; guards live
+	live *Snapshot
+}
+
+// NewSyncer validates cfg and prepares DataDir. It does not contact the
+// remote; call Load to pick up what is already published, then Sync.
+func NewSyncer(cfg Config) (*Syncer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.KeepRevisions == 0 {
+		cfg.KeepRevisions = 3
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 2 * time.Minute
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	dataDir, err := filepath.Abs(cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("resolve DATA_DIR: %w", err)
+	}
+	pipelinesDir, err := filepath.Abs(cfg.PipelinesDir)
+	if err != nil {
+		return nil, fmt.Errorf("resolve PIPELINES_DIR: %w", err)
+	}
+	cfg.DataDir, cfg.PipelinesDir = dataDir, pipelinesDir
+	s := &Syncer{
+		cfg:      cfg,
+		log:      cfg.Logger,
+		revDir:   filepath.Join(dataDir, "revisions"),
+		bareDir:  filepath.Join(dataDir, "repo.git"),
+		lockPath: filepath.Join(dataDir, "sync.lock"),
+	}
+	for _, d := range []string{dataDir, s.revDir, filepath.Dir(pipelinesDir)} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, fmt.Errorf("create %s: %w", d, err)
+		}
+	}
+	return s, nil
+}
+
+// Live returns the published snapshot, or nil before the first publish.
+func (s *Syncer) Live() *Snapshot {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.live
+}
+
+// Load adopts the revision PIPELINES_DIR already points at, so that after a
+// restart the last good revision is live even while the remote is down. It
+// returns nil, nil when nothing was published yet.
+func (s *Syncer) Load(ctx context.Context) (*Snapshot, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	target, err := os.Readlink(s.cfg.PipelinesDir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", s.cfg.PipelinesDir, err)
+	}
+	sha := filepath.Base(target)
+	if filepath.Dir(target) != s.revDir || !plumbing.IsHash(sha) {
+		return nil, fmt.Errorf("%s points at %s, not at a revision under %s", s.cfg.PipelinesDir, target, s.revDir)
+	}
+	repo, err := git.PlainOpen(s.bareDir)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", s.bareDir, err)
+	}
+	commit, err := repo.CommitObject(plumbing.NewHash(sha))
+	if err != nil {
+		return nil, fmt.Errorf("read commit %s: %w", sha, err)
+	}
+	snap, err := s.snapshot(ctx, commit, target, nil)
+	if err != nil {
+		return nil, err
+	}
+	s.live = snap
+	return snap, nil
+}
+
+// Sync publishes the branch tip if it differs from the live revision. A
+// failure of any kind (remote down, branch gone, credentials refused, disk
+// full) leaves the live revision in place and is reported in the Result, and
+// also returned as the error.
+func (s *Syncer) Sync(ctx context.Context) (Result, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	res := Result{StartedAt: time.Now().UTC()}
+	snap, updated, err := s.sync(ctx)
+	res.FinishedAt = time.Now().UTC()
+	switch {
+	case err != nil:
+		res.Outcome, res.Snapshot, res.Err = OutcomeFailed, s.live, err
+		return res, err
+	case updated:
+		s.live = snap
+		res.Outcome = OutcomeUpdated
+	default:
+		res.Outcome = OutcomeUnchanged
+	}
+	res.Snapshot = s.live
+	return res, nil
+}
+
+func (s *Syncer) sync(ctx context.Context) (*Snapshot, bool, error) {
+	unlock, err := lockFile(s.lockPath)
+	if err != nil {
+		return nil, false, err
+	}
+	defer unlock()
+
+	auth, err := s.auth(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	// Listing refs is one round trip; it makes the common "nothing changed"
+	// sync cheap and never touches the object store.
+	tip, err := s.remoteTip(ctx, auth)
+	if err != nil {
+		return nil, false, err
+	}
+	if s.live != nil && s.live.Revision == tip.String() && s.pointsAt(s.live.Dir) {
+		return s.live, false, nil
+	}
+
+	repo, err := s.openBare()
+	if err != nil {
+		return nil, false, err
+	}
+	if err := s.fetch(ctx, repo, auth); err != nil {
+		return nil, false, err
+	}
+	ref, err := repo.Reference(s.trackingRef(), true)
+	if err != nil {
+		return nil, false, fmt.Errorf("resolve fetched %s: %w", s.cfg.Branch, err)
+	}
+	commit, err := repo.CommitObject(ref.Hash())
+	if err != nil {
+		return nil, false, fmt.Errorf("read commit %s: %w", ref.Hash(), err)
+	}
+
+	dir := filepath.Join(s.revDir, commit.Hash.String())
+	var refused []Problem
+	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+		refused, err = s.writeRevision(ctx, commit, dir)
+		if err != nil {
+			return nil, false, err
+		}
+	} else if err != nil {
+		return nil, false, fmt.Errorf("stat %s: %w", dir, err)
+	}
+	snap, err := s.snapshot(ctx, commit, dir, refused)
+	if err != nil {
+		return nil, false, err
+	}
+	// The last point of no return: past the swap the new revision is live.
+	if err := ctx.Err(); err != nil {
+		return nil, false, err
+	}
+	if err := swapSymlink(s.cfg.PipelinesDir, dir); err != nil {
+		return nil, false, err
+	}
+	// Touch the revision so GC's "newest" ordering reflects publish order,
+	// which matters when a force-push goes back to an older revision.
+	now := time.Now()
+	_ = os.Chtimes(dir, now, now)
+	return snap, true, nil
+}
+
+// writeRevision materialises commit into a temporary directory and renames it
+// into place, so revisions/<sha> either holds a complete tree or is absent.
+// Refused entries come back as problems.
+func (s *Syncer) writeRevision(ctx context.Context, commit *object.Commit, dir string) ([]Problem, error) {
+	tmp, err := os.MkdirTemp(s.revDir, ".tmp-"+commit.Hash.String()[:12]+"-")
+	if err != nil {
+		return nil, fmt.Errorf("create temporary revision: %w", err)
+	}
+	// MkdirTemp made it; materialize wants to create it itself.
+	if err := os.Remove(tmp); err != nil {
+		return nil, fmt.Errorf("prepare temporary revision: %w", err)
+	}
+	refused, err := materialize(ctx, commit, tmp)
+	if err == nil {
+		err = os.Rename(tmp, dir)
+	}
+	if err != nil {
+		_ = os.RemoveAll(tmp)
+		return nil, fmt.Errorf("write revision %s: %w", commit.Hash, err)
+	}
+	return refused, nil
+}
+
+// snapshot discovers the pipelines in dir and files the problems that
+// materialize refused under the pipeline they belong to.
+func (s *Syncer) snapshot(_ context.Context, commit *object.Commit, dir string, refused []Problem) (*Snapshot, error) {
+	pipelines, err := Discover(dir)
+	if err != nil {
+		return nil, fmt.Errorf("discover pipelines in %s: %w", commit.Hash, err)
+	}
+	snap := &Snapshot{
+		Revision:      commit.Hash.String(),
+		Branch:        s.cfg.Branch,
+		Dir:           dir,
+		CommitMessage: strings.TrimSpace(commit.Message),
+		CommitAuthor:  commit.Author.Name,
+		CommittedAt:   commit.Committer.When.UTC(),
+		Pipelines:     pipelines,
+		Problems:      []Problem{},
+	}
+	byName := make(map[string]int, len(pipelines))
+	for i, p := range pipelines {
+		byName[p.Name] = i
+	}
+	for _, p := range refused {
+		top, _, _ := strings.Cut(p.Path, "/")
+		if i, ok := byName[top]; ok {
+			snap.Pipelines[i].Problems = append(snap.Pipelines[i].Problems, p)
+			continue
+		}
+		snap.Problems = append(snap.Problems, p)
+	}
+	return snap, nil
+}
+
+func (s *Syncer) auth(ctx context.Context) (transport.AuthMethod, error) {
+	if s.cfg.Auth == nil {
+		return nil, nil
+	}
+	a, err := s.cfg.Auth.AuthMethod(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("credentials for %s: %w", s.cfg.URL, err)
+	}
+	return a, nil
+}
+
+func (s *Syncer) trackingRef() plumbing.ReferenceName {
+	return plumbing.NewRemoteReferenceName("origin", s.cfg.Branch)
+}
+
+// remoteTip lists the remote's refs and returns the branch tip.
+func (s *Syncer) remoteTip(ctx context.Context, auth transport.AuthMethod) (plumbing.Hash, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+	defer cancel()
+	remote := git.NewRemote(memory.NewStorage(), &config.RemoteConfig{Name: "origin", URLs: []string{s.cfg.URL}})
+	refs, err := remote.ListContext(ctx, &git.ListOptions{Auth: auth})
+	if err != nil {
+		return plumbing.ZeroHash, s.remoteError("list refs of", err)
+	}
+	want := plumbing.NewBranchReferenceName(s.cfg.Branch)
+	for _, r := range refs {
+		if r.Name() == want {
+			return r.Hash(), nil
+		}
+	}
+	return plumbing.ZeroHash, fmt.Errorf("%w: %q on %s", ErrBranchNotFound, s.cfg.Branch, redactURL(s.cfg.URL))
+}
+
+// openBare opens DataDir/repo.git, creating it on first use. Its origin is
+// rewritten when GIT_REPO_URL changed between starts.
+func (s *Syncer) openBare() (*git.Repository, error) {
+	repo, err := git.PlainOpen(s.bareDir)
+	if errors.Is(err, git.ErrRepositoryNotExists) {
+		repo, err = git.PlainInit(s.bareDir, true)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", s.bareDir, err)
+	}
+	remote, err := repo.Remote("origin")
+	if err == nil && len(remote.Config().URLs) == 1 && remote.Config().URLs[0] == s.cfg.URL {
+		return repo, nil
+	}
+	if err == nil {
+		if err := repo.DeleteRemote("origin"); err != nil {
+			return nil, fmt.Errorf("reset origin: %w", err)
+		}
+	}
+	if _, err := repo.CreateRemote(&config.RemoteConfig{Name: "origin", URLs: []string{s.cfg.URL}}); err != nil {
+		return nil, fmt.Errorf("configure origin: %w", err)
+	}
+	return repo, nil
+}
+
+// fetch brings the branch tip into the bare repository. The refspec is
+// forced, so a force-push is followed like any other move of the tip.
+func (s *Syncer) fetch(ctx context.Context, repo *git.Repository, auth transport.AuthMethod) error {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+	defer cancel()
+	spec := config.RefSpec(fmt.Sprintf("+%s:%s", plumbing.NewBranchReferenceName(s.cfg.Branch), s.trackingRef()))
+	err := repo.FetchContext(ctx, &git.FetchOptions{
+		RemoteName: "origin",
+		RefSpecs:   []config.RefSpec{spec},
+		Auth:       auth,
+		Tags:       git.NoTags,
+		Force:      true,
+	})
+	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
+		return s.remoteError("fetch", err)
+	}
+	return nil
+}
+
+func (s *Syncer) remoteError(op string, err error) error {
+	url := redactURL(s.cfg.URL)
+	if errors.Is(err, transport.ErrAuthenticationRequired) || errors.Is(err, transport.ErrAuthorizationFailed) {
+		return fmt.Errorf("%s %s: %w: %w", op, url, ErrAuth, err)
+	}
+	return fmt.Errorf("%s %s: %w", op, url, err)
+}
+
+// pointsAt reports whether PIPELINES_DIR currently links to dir and dir exists.
+func (s *Syncer) pointsAt(dir string) bool {
+	target, err := os.Readlink(s.cfg.PipelinesDir)
+	if err != nil || target != dir {
+		return false
+	}
+	_, err = os.Stat(dir)
+	return err == nil
+}
+
+// swapSymlink points link at target atomically: a new symlink is created
+// beside it and renamed over it, so every reader sees either the old or the
+// new target. rename(2) replaces a symlink but refuses a real directory,
+// which protects a PIPELINES_DIR a user filled by hand.
+func swapSymlink(link, target string) error {
+	if fi, err := os.Lstat(link); err == nil && fi.Mode()&os.ModeSymlink == 0 {
+		return fmt.Errorf("%w: %s", errNotSymlink, link)
+	}
+	tmp := fmt.Sprintf("%s.tmp-%d", link, os.Getpid())
+	_ = os.Remove(tmp)
+	if err := os.Symlink(target, tmp); err != nil {
+		return fmt.Errorf("create symlink: %w", err)
+	}
+	if err := os.Rename(tmp, link); err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("swap %s: %w", link, err)
+	}
+	return nil
+}
+
+// lockFile takes an exclusive flock on path, shared by every process that
+// uses the same DATA_DIR. The returned func releases it.
+func lockFile(path string) (func(), error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("open sync lock: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("take sync lock: %w", err)
+	}
+	return func() {
+		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		f.Close()
+	}, nil
+}
+
+// redactURL drops userinfo so a token in GIT_REPO_URL never reaches a log
+// line, an error message or the database.
+func redactURL(raw string) string {
+	scheme, rest, ok := strings.Cut(raw, "://")
+	if !ok {
+		return raw
+	}
+	host := rest
+	if i := strings.IndexByte(rest, '/'); i >= 0 {
+		host = rest[:i]
+	}
+	if at := strings.LastIndexByte(host, '@'); at >= 0 {
+		rest = "***@" + rest[at+1:]
+	}
+	return scheme + "://" + rest
+}

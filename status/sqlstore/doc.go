@@ -1,0 +1,18 @@
+// Package sqlstore implements status.Store on SQLite (modernc.org/sqlite,
+// no cgo) and on PostgreSQL (pgx through database/sql), sharing one SQL
+// layer so that both behave the same.
+//
+// The two databases differ in a few places only, all kept in dialect.go:
+// placeholders (? against $n), how a time is bound (fixed-width UTC text in
+// SQLite, TIMESTAMPTZ in PostgreSQL), how a unique or foreign-key
+// violation is reported, and the migration files, which are embedded per
+// dialect and applied by goose.
+//
+// SQLite runs in WAL mode with two connection pools: one connection for
+// writes, whose transactions begin IMMEDIATE, and several read-only
+// connections. Serialising writers in the pool rather than in SQLite means
+// goroutines queue instead of failing with "database is locked"; the busy
+// timeout covers other processes such as a concurrent "fastflow secret set".
+// A background goroutine truncates the WAL periodically so it cannot grow
+// without bound under a constant trickle of reads.
+package sqlstore

@@ -1,0 +1,71 @@
+package sqlstore
+
+import (
+	"context"
+	"embed"
+	"fmt"
+	"io/fs"
+
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+)
+
+// migrations holds one directory of goose SQL files per dialect. A new
+// column is a new numbered file in both directories.
+//
+//go:embed migrations
+var migrations embed.FS
+
+// provider builds a goose provider without touching goose's global state.
+func (s *Store) provider() (*goose.Provider, error) {
+	dir, err := fs.Sub(migrations, "migrations/"+s.d.name)
+	if err != nil {
+		return nil, fmt.Errorf("migrations for %s: %w", s.d.name, err)
+	}
+	opts := []goose.ProviderOption{goose.WithDisableGlobalRegistry(true)}
+	if s.d.postgres {
+		// Several replicas may start at once; an advisory lock makes one
+		// migrate while the others wait and then find nothing to do.
+		locker, err := lock.NewPostgresSessionLocker()
+		if err != nil {
+			return nil, fmt.Errorf("migration lock: %w", err)
+		}
+		opts = append(opts, goose.WithSessionLocker(locker))
+	}
+	p, err := goose.NewProvider(s.d.goose, s.w, dir, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("migration provider: %w", err)
+	}
+	return p, nil
+}
+
+// Migrate applies every pending migration. It is idempotent: on an
+// up-to-date database it changes nothing.
+func (s *Store) Migrate(ctx context.Context) error {
+	p, err := s.provider()
+	if err != nil {
+		return err
+	}
+	results, err := p.Up(ctx)
+	if err != nil {
+		return fmt.Errorf("migrate %s: %w", s.d.name, err)
+	}
+	for _, r := range results {
+		s.log.Info("migration applied", "dialect", s.d.name, "version", r.Source.Version, "duration", r.Duration)
+	}
+	return nil
+}
+
+// SchemaVersion returns the newest applied migration, 0 on an empty
+// database.
+func (s *Store) SchemaVersion(ctx context.Context) (int64, error) {
+	p, err := s.provider()
+	if err != nil {
+		return 0, err
+	}
+	v, err := p.GetDBVersion(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("schema version: %w", err)
+	}
+	return v, nil
+}

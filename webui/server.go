@@ -1,0 +1,215 @@
+package webui
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/fastflow-dev/fastflow/operator"
+)
+
+// Check is one dependency /health reports on. A failing critical check makes
+// /health and /readyz answer 503; a failing non-critical one only marks the
+// service degraded.
+type Check struct {
+	Name     string
+	Critical bool
+	Probe    func(ctx context.Context) error
+}
+
+// Config configures a Server.
+type Config struct {
+	Operator *operator.Operator
+	Checks   []Check
+	// ProbeTimeout bounds each check of one /health request. Default 2s.
+	ProbeTimeout time.Duration
+	Logger       *slog.Logger
+}
+
+// Validate checks c.
+func (c *Config) Validate() error {
+	if c.Operator == nil {
+		return errors.New("webui: an operator is required")
+	}
+	for _, ch := range c.Checks {
+		if ch.Name == "" || ch.Probe == nil {
+			return errors.New("webui: every health check needs a name and a probe")
+		}
+	}
+	return nil
+}
+
+// Server is Fast-Flow's HTTP handler.
+type Server struct {
+	cfg Config
+	log *slog.Logger
+	mux *http.ServeMux
+}
+
+// New builds the routes.
+func New(cfg Config) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.ProbeTimeout == 0 {
+		cfg.ProbeTimeout = 2 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux()}
+	s.mux.HandleFunc("GET /health", s.handleHealth)
+	s.mux.HandleFunc("GET /healthz", s.handleLive)
+	s.mux.HandleFunc("GET /readyz", s.handleReady)
+	s.mux.HandleFunc("/", s.handleNotFound)
+	return s, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mux.ServeHTTP(w, r)
+}
+
+// CheckResult is one dependency in the /health answer.
+type CheckResult struct {
+	OK       bool   `json:"ok"`
+	Critical bool   `json:"critical"`
+	Error    string `json:"error,omitempty"`
+}
+
+// SyncHealth is the sync part of the /health answer.
+type SyncHealth struct {
+	Revision      string     `json:"revision"`
+	Branch        string     `json:"branch,omitempty"`
+	CommitMessage string     `json:"commit_message,omitempty"`
+	Pipelines     int        `json:"pipelines"`
+	Problems      int        `json:"problems"`
+	LastSyncAt    *time.Time `json:"last_sync_at"`
+	LastSuccessAt *time.Time `json:"last_success_at"`
+	Outcome       string     `json:"outcome,omitempty"`
+	Trigger       string     `json:"trigger,omitempty"`
+	Error         string     `json:"error,omitempty"`
+	Running       bool       `json:"running"`
+}
+
+// Health is the /health answer.
+type Health struct {
+	// Status is "ok", "degraded" (serving, but a sync or a non-critical
+	// dependency failed, or nothing is published yet) or "unavailable".
+	Status string                 `json:"status"`
+	Checks map[string]CheckResult `json:"checks"`
+	Sync   SyncHealth             `json:"sync"`
+}
+
+func (s *Server) health(ctx context.Context) Health {
+	h := Health{Status: "ok", Checks: make(map[string]CheckResult, len(s.cfg.Checks))}
+	var (
+		mu sync.Mutex
+		wg sync.WaitGroup
+	)
+	for _, c := range s.cfg.Checks {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(ctx, s.cfg.ProbeTimeout)
+			defer cancel()
+			res := CheckResult{OK: true, Critical: c.Critical}
+			if err := c.Probe(ctx); err != nil {
+				res = CheckResult{OK: false, Critical: c.Critical, Error: err.Error()}
+			}
+			mu.Lock()
+			h.Checks[c.Name] = res
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+
+	st := s.cfg.Operator.SyncState()
+	if st.Live != nil {
+		h.Sync.Revision = st.Live.Revision
+		h.Sync.Branch = st.Live.Branch
+		h.Sync.CommitMessage = st.Live.CommitMessage
+		h.Sync.Pipelines = len(st.Live.Pipelines)
+		h.Sync.Problems = st.Live.ProblemCount()
+	}
+	if !st.Last.FinishedAt.IsZero() {
+		t := st.Last.FinishedAt
+		h.Sync.LastSyncAt = &t
+		h.Sync.Outcome = st.Last.Outcome
+		h.Sync.Trigger = st.Last.Trigger
+		h.Sync.Error = st.Last.Error
+	}
+	if !st.LastSuccess.IsZero() {
+		t := st.LastSuccess
+		h.Sync.LastSuccessAt = &t
+	}
+	h.Sync.Running = st.Running
+
+	for _, c := range h.Checks {
+		if !c.OK && c.Critical {
+			h.Status = "unavailable"
+		} else if !c.OK && h.Status == "ok" {
+			h.Status = "degraded"
+		}
+	}
+	if h.Status == "ok" && (st.Live == nil || h.Sync.Error != "") {
+		h.Status = "degraded"
+	}
+	return h
+}
+
+func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
+	h := s.health(r.Context())
+	code := http.StatusOK
+	if h.Status == "unavailable" {
+		code = http.StatusServiceUnavailable
+	}
+	writeJSON(w, code, h)
+}
+
+// handleLive answers as long as the process serves HTTP: restarting it would
+// not fix a database or a remote that is down.
+func (s *Server) handleLive(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// handleReady is ready once critical dependencies answer and a revision is
+// live, so a load balancer does not send users to an empty instance.
+func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
+	h := s.health(r.Context())
+	if h.Status == "unavailable" || h.Sync.Revision == "" {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready"})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+func (s *Server) handleNotFound(w http.ResponseWriter, r *http.Request) {
+	writeError(w, http.StatusNotFound, "not found", r.URL.Path)
+}
+
+// apiError is every error answer: {"error": "...", "detail": ...}.
+type apiError struct {
+	Error  string `json:"error"`
+	Detail any    `json:"detail,omitempty"`
+}
+
+func writeError(w http.ResponseWriter, code int, msg string, detail any) {
+	writeJSON(w, code, apiError{Error: msg, Detail: detail})
+}
+
+// writeJSON encodes into memory first so an encoding error can still become
+// a clean 500 instead of a truncated body.
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		http.Error(w, `{"error":"internal error"}`, http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	_, _ = w.Write(append(b, '\n'))
+}
