@@ -72,8 +72,9 @@ var defaultValidator = sync.OnceValues(NewValidator)
 func DefaultValidator() (*Validator, error) { return defaultValidator() }
 
 // Check decodes and validates one pipeline.json document: JSON syntax (reported with line
-// and column), the schema, then the semantic rules of Spec.Validate. The Spec is usable
-// only when no violations are returned. Violations are sorted by pointer.
+// and column), the schema, then, once the schema is satisfied, the semantic rules of
+// Spec.Validate. The Spec is usable only when no violations are returned. Violations are
+// sorted by pointer.
 func (v *Validator) Check(data []byte) (Spec, []Violation) {
 	if !utf8.Valid(data) {
 		line, col := lineCol(data, invalidUTF8Offset(data))
@@ -100,7 +101,12 @@ func (v *Validator) Check(data []byte) (Spec, []Violation) {
 		sortViolations(out)
 		return Spec{}, out
 	}
-	out = append(out, spec.Validate()...)
+	if len(out) > 0 {
+		// Semantic rules assume a schema-valid document; run on a broken one they would
+		// repeat or contradict the schema's findings.
+		return Spec{}, out
+	}
+	out = spec.Validate()
 	sortViolations(out)
 	if len(out) > 0 {
 		return Spec{}, out

@@ -357,11 +357,6 @@ func parseMemoryString(s string) (int64, error) {
 		return 0, bad
 	}
 	mult := 1.0
-	switch {
-	case unit == "":
-	case unit[0] == ' ' && len(unit) == 1:
-		return 0, bad
-	}
 	unit = strings.TrimPrefix(unit, " ")
 	if unit != "" {
 		switch unit[0] {

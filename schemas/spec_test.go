@@ -113,7 +113,7 @@ func TestParseMemory(t *testing.T) {
 		{in: ".5g", bad: true},
 		{in: "1.2.3g", bad: true},
 		{in: "-1m", bad: true},
-		{in: "1 ", bad: true},
+		{in: "1 ", want: 1},
 		{in: float64(1.5), bad: true},
 		{in: -5, bad: true},
 		{in: true, bad: true},

@@ -26,7 +26,9 @@ func (s *Store) provider() (*goose.Provider, error) {
 	if s.d.postgres {
 		// Several replicas may start at once; an advisory lock makes one
 		// migrate while the others wait and then find nothing to do.
-		locker, err := lock.NewPostgresSessionLocker()
+		// Poll the lock every second (goose's default is 5 s) for up to
+		// five minutes.
+		locker, err := lock.NewPostgresSessionLocker(lock.WithLockTimeout(1, 300))
 		if err != nil {
 			return nil, fmt.Errorf("migration lock: %w", err)
 		}

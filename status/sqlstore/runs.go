@@ -206,6 +206,37 @@ func (s *Store) TransitionRun(ctx context.Context, r status.Run, from ...status.
 
 // ListRuns implements status.RunStore.
 func (s *Store) ListRuns(ctx context.Context, f status.RunFilter) (status.RunPage, error) {
+	q, args, limit, err := s.listRunsQuery(f)
+	if err != nil {
+		return status.RunPage{}, fmt.Errorf("list runs: %w", err)
+	}
+	rows, err := s.query(ctx, q, args...)
+	if err != nil {
+		return status.RunPage{}, fmt.Errorf("list runs: %w", err)
+	}
+	defer rows.Close()
+	var page status.RunPage
+	for rows.Next() {
+		r, err := scanRun(rows)
+		if err != nil {
+			return status.RunPage{}, fmt.Errorf("list runs: %w", err)
+		}
+		page.Runs = append(page.Runs, r)
+	}
+	if err := rows.Err(); err != nil {
+		return status.RunPage{}, fmt.Errorf("list runs: %w", err)
+	}
+	if len(page.Runs) > limit {
+		page.Runs = page.Runs[:limit]
+		last := page.Runs[limit-1]
+		page.NextCursor = encodeCursor(last.QueuedAt, last.ID)
+	}
+	return page, nil
+}
+
+// listRunsQuery builds the keyset query for f. It asks for one row more
+// than the page size: that row's presence is what says a next page exists.
+func (s *Store) listRunsQuery(f status.RunFilter) (string, []any, int, error) {
 	limit := f.Limit
 	switch {
 	case limit <= 0:
@@ -219,7 +250,7 @@ func (s *Store) ListRuns(ctx context.Context, f status.RunFilter) (status.RunPag
 	case status.OrderAsc:
 		cmp, dir = ">", "ASC"
 	default:
-		return status.RunPage{}, fmt.Errorf("list runs: %w: order %q", status.ErrInvalidArgument, f.Order)
+		return "", nil, 0, fmt.Errorf("%w: order %q", status.ErrInvalidArgument, f.Order)
 	}
 
 	var where []string
@@ -245,7 +276,7 @@ func (s *Store) ListRuns(ctx context.Context, f status.RunFilter) (status.RunPag
 	if f.Cursor != "" {
 		at, id, err := decodeCursor(f.Cursor)
 		if err != nil {
-			return status.RunPage{}, fmt.Errorf("list runs: %w", err)
+			return "", nil, 0, err
 		}
 		// A row-value comparison is one range on the (queued_at, id)
 		// index in both databases.
@@ -258,29 +289,7 @@ func (s *Store) ListRuns(ctx context.Context, f status.RunFilter) (status.RunPag
 	}
 	q += ` ORDER BY queued_at ` + dir + `, id ` + dir + ` LIMIT ?`
 	args = append(args, limit+1)
-
-	rows, err := s.query(ctx, q, args...)
-	if err != nil {
-		return status.RunPage{}, fmt.Errorf("list runs: %w", err)
-	}
-	defer rows.Close()
-	var page status.RunPage
-	for rows.Next() {
-		r, err := scanRun(rows)
-		if err != nil {
-			return status.RunPage{}, fmt.Errorf("list runs: %w", err)
-		}
-		page.Runs = append(page.Runs, r)
-	}
-	if err := rows.Err(); err != nil {
-		return status.RunPage{}, fmt.Errorf("list runs: %w", err)
-	}
-	if len(page.Runs) > limit {
-		page.Runs = page.Runs[:limit]
-		last := page.Runs[limit-1]
-		page.NextCursor = encodeCursor(last.QueuedAt, last.ID)
-	}
-	return page, nil
+	return q, args, limit, nil
 }
 
 // ActiveRevisions implements status.RunStore.
@@ -324,12 +333,12 @@ type rowScanner interface {
 
 func scanRun(row rowScanner) (status.Run, error) {
 	var (
-		r                            status.Run
-		st, errType, trig            string
-		exit                         sql.NullInt64
-		attempt, setupUS             int64
-		retryOf                      sql.NullString
-		params, env                  string
+		r                 status.Run
+		st, errType, trig string
+		exit              sql.NullInt64
+		attempt, setupUS  int64
+		retryOf           sql.NullString
+		params, env       string
 	)
 	err := row.Scan(&r.ID, &r.Pipeline, &st, &errType, &exit, &r.Message, &r.Revision,
 		&trig, &r.TriggeredBy, &attempt, &retryOf, &r.ContainerID, &params, &env,

@@ -112,7 +112,12 @@ func between(t *testing.T, what string, got, lo, hi time.Time) {
 }
 
 // norm is what a store must return for a time it was given.
-func norm(ts time.Time) time.Time { return ts.UTC().Truncate(time.Microsecond) }
+func norm(ts time.Time) time.Time {
+	if ts.IsZero() {
+		return time.Time{}
+	}
+	return ts.UTC().Truncate(time.Microsecond)
+}
 
 func testPing(t *testing.T, s status.Store) {
 	must(t, s.Ping(ctx(t)))

@@ -1,0 +1,2 @@
+import os
+print("full", os.environ.get("MODE"))

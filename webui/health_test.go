@@ -1,0 +1,137 @@
+package webui
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"testing"
+
+	"github.com/fastflow-dev/fastflow/operator"
+	"github.com/fastflow-dev/fastflow/repo"
+	"github.com/fastflow-dev/fastflow/status/sqlstore"
+)
+
+// newIdleOperator is an operator that has not synced yet: no revision live.
+func newIdleOperator(t *testing.T) *operator.Operator {
+	t.Helper()
+	data := t.TempDir()
+	store, err := sqlstore.Open(context.Background(), sqlstore.Config{DataDir: data})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	syncer, err := repo.NewSyncer(repo.Config{URL: t.TempDir(), Branch: "main", DataDir: data, PipelinesDir: filepath.Join(data, "pipelines")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	op, err := operator.New(operator.Config{}, syncer, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return op
+}
+
+func TestHealthStatus(t *testing.T) {
+	t.Parallel()
+	up := func(context.Context) error { return nil }
+	down := func(context.Context) error { return errors.New("connection refused") }
+	tests := []struct {
+		name       string
+		checks     []Check
+		wantCode   int
+		wantStatus string
+		wantReady  int
+	}{
+		{
+			name:       "nothing published yet is degraded, not ready",
+			checks:     []Check{{Name: "database", Critical: true, Probe: up}},
+			wantCode:   http.StatusOK,
+			wantStatus: "degraded",
+			wantReady:  http.StatusServiceUnavailable,
+		},
+		{
+			name:       "critical dependency down is unavailable",
+			checks:     []Check{{Name: "database", Critical: true, Probe: down}, {Name: "docker", Probe: up}},
+			wantCode:   http.StatusServiceUnavailable,
+			wantStatus: "unavailable",
+			wantReady:  http.StatusServiceUnavailable,
+		},
+		{
+			name:       "optional dependency down is degraded",
+			checks:     []Check{{Name: "database", Critical: true, Probe: up}, {Name: "docker", Probe: down}},
+			wantCode:   http.StatusOK,
+			wantStatus: "degraded",
+			wantReady:  http.StatusServiceUnavailable,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			srv, err := New(Config{Operator: newIdleOperator(t), Checks: tt.checks})
+			if err != nil {
+				t.Fatal(err)
+			}
+			rec := httptest.NewRecorder()
+			srv.ServeHTTP(rec, httptest.NewRequest("GET", "/health", nil))
+			var h Health
+			if err := json.Unmarshal(rec.Body.Bytes(), &h); err != nil {
+				t.Fatalf("decode: %v\n%s", err, rec.Body)
+			}
+			if rec.Code != tt.wantCode || h.Status != tt.wantStatus {
+				t.Errorf("/health = %d %q, want %d %q", rec.Code, h.Status, tt.wantCode, tt.wantStatus)
+			}
+			for _, c := range tt.checks {
+				res, ok := h.Checks[c.Name]
+				if !ok || res.Critical != c.Critical || res.OK == (c.Probe(context.Background()) != nil) {
+					t.Errorf("check %s reported as %+v", c.Name, res)
+				}
+			}
+			if h.Sync.Revision != "" || h.Sync.LastSyncAt != nil {
+				t.Errorf("sync before any sync = %+v", h.Sync)
+			}
+
+			rec = httptest.NewRecorder()
+			srv.ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
+			if rec.Code != tt.wantReady {
+				t.Errorf("/readyz = %d, want %d", rec.Code, tt.wantReady)
+			}
+			rec = httptest.NewRecorder()
+			srv.ServeHTTP(rec, httptest.NewRequest("GET", "/healthz", nil))
+			if rec.Code != http.StatusOK {
+				t.Errorf("/healthz = %d, want 200 while the process serves", rec.Code)
+			}
+		})
+	}
+}
+
+func TestUnknownRoutesAnswerJSON404(t *testing.T) {
+	t.Parallel()
+	srv, err := New(Config{Operator: newIdleOperator(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/nope", "/api/runs/../../etc/passwd", "/%2e%2e/"} {
+		rec := httptest.NewRecorder()
+		srv.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+		var body apiError
+		if rec.Code != http.StatusNotFound && rec.Code != http.StatusTemporaryRedirect {
+			t.Errorf("%s answered %d, want 404", path, rec.Code)
+		}
+		if rec.Code == http.StatusNotFound {
+			if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil || body.Error == "" {
+				t.Errorf("%s: body %q is not a JSON error", path, rec.Body)
+			}
+		}
+	}
+	rec := httptest.NewRecorder()
+	srv.ServeHTTP(rec, httptest.NewRequest("POST", "/health", nil))
+	if rec.Code != http.StatusMethodNotAllowed {
+		t.Errorf("POST /health answered %d, want 405", rec.Code)
+	}
+	if allow := rec.Header().Get("Allow"); allow == "" {
+		t.Errorf("405 without an Allow header")
+	}
+}
