@@ -125,12 +125,20 @@ func (f *fakeGitHub) pemKey() []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(f.key)})
 }
 
-func TestGitHubAppSyncOverHTTP(t *testing.T) {
-	t.Parallel()
+// servedRepo is a work repository with one commit and a directory holding a
+// bare clone of it as pipelines.git, ready for git http-backend.
+func servedRepo(t *testing.T) (*gittest.Remote, string) {
+	t.Helper()
 	work := gittest.New(t)
 	work.Commit("one", map[string]string{"hello/main.py": helloMain})
 	served := t.TempDir()
 	work.Git("clone", "-q", "--bare", work.Dir, filepath.Join(served, "pipelines.git"))
+	return work, served
+}
+
+func TestGitHubAppSyncOverHTTP(t *testing.T) {
+	t.Parallel()
+	work, served := servedRepo(t)
 	push := func(msg string) string {
 		sha := work.Commit(msg, map[string]string{"hello/" + msg + ".txt": msg})
 		work.Git("push", "-q", filepath.Join(served, "pipelines.git"), "main")
@@ -172,10 +180,7 @@ func TestGitHubAppSyncOverHTTP(t *testing.T) {
 
 func TestGitHubAppWrongKeyIsRefused(t *testing.T) {
 	t.Parallel()
-	work := gittest.New(t)
-	work.Commit("one", map[string]string{"hello/main.py": helloMain})
-	served := t.TempDir()
-	work.Git("clone", "-q", "--bare", work.Dir, filepath.Join(served, "pipelines.git"))
+	_, served := servedRepo(t)
 	gh := newFakeGitHub(t, served)
 
 	other, err := rsa.GenerateKey(rand.Reader, 2048)
@@ -200,10 +205,7 @@ func TestGitHubAppWrongKeyIsRefused(t *testing.T) {
 
 func TestHTTPTokenRefusedIsErrAuth(t *testing.T) {
 	t.Parallel()
-	work := gittest.New(t)
-	work.Commit("one", map[string]string{"hello/main.py": helloMain})
-	served := t.TempDir()
-	work.Git("clone", "-q", "--bare", work.Dir, filepath.Join(served, "pipelines.git"))
+	_, served := servedRepo(t)
 	gh := newFakeGitHub(t, served)
 
 	s, _ := newTestSyncer(t, gh.git.URL+"/pipelines.git")

@@ -27,18 +27,13 @@ func serve(ctx context.Context, args []string, stderr io.Writer, environ []strin
 	if len(args) > 0 {
 		return fmt.Errorf("%w: serve takes no arguments, configuration comes from the environment", errUsage)
 	}
-	e, err := loadEnv(environ, ".env")
+	cfg, log, err := loadConfig(environ, stderr)
 	if err != nil {
 		return err
-	}
-	cfg, err := configFrom(e)
-	if err != nil {
-		return fmt.Errorf("configuration:\n%w", err)
 	}
 	if cfg.GitRepoURL == "" {
 		return errors.New("configuration: GIT_REPO_URL is required (a GitHub URL, an SSH URL, or a local path)")
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	return serveWith(ctx, cfg, log, nil)
 }
 
@@ -152,15 +147,10 @@ func migrate(ctx context.Context, args []string, stderr io.Writer, environ []str
 	if len(args) > 0 {
 		return fmt.Errorf("%w: migrate takes no arguments", errUsage)
 	}
-	e, err := loadEnv(environ, ".env")
+	cfg, log, err := loadConfig(environ, stderr)
 	if err != nil {
 		return err
 	}
-	cfg, err := configFrom(e)
-	if err != nil {
-		return fmt.Errorf("configuration:\n%w", err)
-	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	store, err := sqlstore.Open(ctx, sqlstore.Config{DatabaseURL: cfg.DatabaseURL, DataDir: cfg.DataDir, Logger: log})
 	if err != nil {
 		return err
@@ -171,4 +161,18 @@ func migrate(ctx context.Context, args []string, stderr io.Writer, environ []str
 	}
 	log.Info("database schema is up to date")
 	return nil
+}
+
+// loadConfig reads the environment and ./.env and builds the logger every
+// long-running command uses.
+func loadConfig(environ []string, stderr io.Writer) (config, *slog.Logger, error) {
+	e, err := loadEnv(environ, ".env")
+	if err != nil {
+		return config{}, nil, err
+	}
+	cfg, err := configFrom(e)
+	if err != nil {
+		return config{}, nil, fmt.Errorf("configuration:\n%w", err)
+	}
+	return cfg, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel})), nil
 }
