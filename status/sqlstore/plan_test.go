@@ -23,7 +23,7 @@ func TestListRunsQueryPlan(t *testing.T) {
 	}
 	// ANALYZE data is absent on a fresh database, as in production after
 	// install: the plan must be good without it.
-	cursor := encodeCursor(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), "0193")
+	cursor := status.RunCursor{QueuedAt: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), ID: "0193"}.Encode()
 	day := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	tests := []struct {
 		name string
@@ -60,6 +60,7 @@ func TestListRunsQueryPlan(t *testing.T) {
 				t.Fatal(err)
 			}
 			all := strings.Join(plan, "; ")
+			t.Logf("plan: %s", all)
 			if !strings.Contains(all, "USING INDEX") && !strings.Contains(all, "USING COVERING INDEX") {
 				t.Errorf("plan does not use an index: %s", all)
 			}
@@ -86,14 +87,5 @@ func TestRebind(t *testing.T) {
 		if got := tt.d.rebind(tt.in); got != tt.want {
 			t.Errorf("%s: rebind(%q) = %q, want %q", tt.name, tt.in, got, tt.want)
 		}
-	}
-}
-
-func TestCursorRoundTrip(t *testing.T) {
-	t.Parallel()
-	at := time.Date(2026, 11, 27, 5, 0, 1, 123456000, time.UTC)
-	gotAt, gotID, err := decodeCursor(encodeCursor(at, "0193-abc|def"))
-	if err != nil || !gotAt.Equal(at) || gotID != "0193-abc|def" {
-		t.Errorf("round trip = %v, %q, %v; want %v, %q", gotAt, gotID, err, at, "0193-abc|def")
 	}
 }

@@ -3,10 +3,8 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -229,7 +227,7 @@ func (s *Store) ListRuns(ctx context.Context, f status.RunFilter) (status.RunPag
 	if len(page.Runs) > limit {
 		page.Runs = page.Runs[:limit]
 		last := page.Runs[limit-1]
-		page.NextCursor = encodeCursor(last.QueuedAt, last.ID)
+		page.NextCursor = status.RunCursor{QueuedAt: last.QueuedAt, ID: last.ID}.Encode()
 	}
 	return page, nil
 }
@@ -274,14 +272,14 @@ func (s *Store) listRunsQuery(f status.RunFilter) (string, []any, int, error) {
 		args = append(args, s.d.timeArg(f.Until))
 	}
 	if f.Cursor != "" {
-		at, id, err := decodeCursor(f.Cursor)
+		cur, err := status.DecodeRunCursor(f.Cursor)
 		if err != nil {
 			return "", nil, 0, err
 		}
 		// A row-value comparison is one range on the (queued_at, id)
 		// index in both databases.
 		where = append(where, "(queued_at, id) "+cmp+" (?, ?)")
-		args = append(args, s.d.timeArg(at), id)
+		args = append(args, s.d.timeArg(cur.QueuedAt), cur.ID)
 	}
 	q := `SELECT ` + runColumns + ` FROM runs`
 	if len(where) > 0 {
@@ -362,26 +360,4 @@ func scanRun(row rowScanner) (status.Run, error) {
 		return status.Run{}, fmt.Errorf("decode env names of run %s: %w", r.ID, err)
 	}
 	return normRun(r), nil
-}
-
-// A cursor is the sort key of the last row of a page: its queued_at in Unix
-// microseconds and its ID, base64url-encoded so callers treat it as opaque.
-func encodeCursor(at time.Time, id string) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(at.UnixMicro(), 10) + "|" + id))
-}
-
-func decodeCursor(c string) (time.Time, string, error) {
-	raw, err := base64.RawURLEncoding.DecodeString(c)
-	if err != nil {
-		return time.Time{}, "", status.ErrInvalidCursor
-	}
-	micros, id, ok := strings.Cut(string(raw), "|")
-	if !ok || id == "" {
-		return time.Time{}, "", status.ErrInvalidCursor
-	}
-	us, err := strconv.ParseInt(micros, 10, 64)
-	if err != nil || us <= 0 {
-		return time.Time{}, "", status.ErrInvalidCursor
-	}
-	return time.UnixMicro(us).UTC(), id, nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -203,20 +204,9 @@ func TestOpenPostgresUnreachable(t *testing.T) {
 	if err == nil {
 		t.Fatal("Open of an unreachable server succeeded")
 	}
-	if msg := err.Error(); contains(msg, "secretpw") {
+	if msg := err.Error(); strings.Contains(msg, "secretpw") {
 		t.Errorf("error leaks the password: %s", msg)
 	}
-}
-
-func contains(s, sub string) bool { return len(sub) > 0 && len(s) >= len(sub) && indexOf(s, sub) >= 0 }
-
-func indexOf(s, sub string) int {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if s[i:i+len(sub)] == sub {
-			return i
-		}
-	}
-	return -1
 }
 
 func TestConfigValidate(t *testing.T) {
