@@ -83,8 +83,16 @@ func fakeDaemon() http.Handler {
 func hungHost(t *testing.T) string {
 	t.Helper()
 	block := make(chan struct{})
+	host := serveUnix(t, http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		select {
+		case <-block:
+		case <-r.Context().Done():
+		}
+	}))
+	// Registered after serveUnix's cleanup so it runs first: the server's
+	// Close waits for this handler to return.
 	t.Cleanup(func() { close(block) })
-	return serveUnix(t, http.HandlerFunc(func(http.ResponseWriter, *http.Request) { <-block }))
+	return host
 }
 
 func TestPingFakeDaemon(t *testing.T) {

@@ -1,0 +1,60 @@
+# Fast-Flow's entry points. `make help` lists the targets.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+.DELETE_ON_ERROR:
+
+GO ?= go
+# Where the tests find PostgreSQL; scripts/test-env.sh makes this one answer.
+export FASTFLOW_TEST_POSTGRES_URL ?= postgres://fastflow:fastflow@127.0.0.1:5432/postgres?sslmode=disable
+
+# Pinned so every machine lints alike; 2026.2.2 is checked against Go 1.26.
+STATICCHECK_VERSION := v0.8.2
+TOOLS := $(CURDIR)/bin/tools
+STATICCHECK := $(TOOLS)/staticcheck-$(STATICCHECK_VERSION)
+
+# The Go files gofmt must accept: everything but test inputs and local state.
+GO_FILES = $(shell find . -name '*.go' -not -path './.git/*' -not -path './.demo/*' \
+	-not -path './bin/*' -not -path '*/testdata/*')
+
+.PHONY: help build test fmt-check vet lint bench demo clean
+
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+build: ## build bin/fastflow
+	$(GO) build -o bin/fastflow ./cmd/fastflow
+
+test: ## start PostgreSQL and Docker if missing, then gofmt, go vet and go test -race
+	bash scripts/test-env.sh
+	$(MAKE) --no-print-directory fmt-check vet
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+fmt-check: ## fail on files gofmt would change
+	@unformatted="$$(gofmt -l $(GO_FILES) </dev/null)"; \
+	if [[ -n "$$unformatted" ]]; then \
+		echo "gofmt: these files are not formatted (run gofmt -w):"; \
+		echo "$$unformatted"; \
+		exit 1; \
+	fi
+
+vet: ## go vet every package
+	$(GO) vet ./...
+
+lint: fmt-check vet $(STATICCHECK) ## gofmt check, go vet and staticcheck
+	$(STATICCHECK) ./...
+
+$(STATICCHECK):
+	mkdir -p $(TOOLS)/.install
+	GOBIN=$(TOOLS)/.install $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	mv $(TOOLS)/.install/staticcheck $@
+
+bench: ## run the benchmarks and print their figures (needs neither Docker nor PostgreSQL)
+	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./...
+
+demo: build ## serve the example pipelines from a local git repository in .demo/
+	bash scripts/demo.sh
+
+clean: ## remove the binary, the lint tools and the demo's state
+	rm -rf bin .demo
