@@ -1,0 +1,183 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// The labels every run container carries. Reconciliation after a restart
+// finds runs by them, and the janitor removes only what carries them.
+const (
+	LabelRunID    = "fastflow-run-id"
+	LabelPipeline = "fastflow-pipeline"
+	LabelRevision = "fastflow-revision"
+	// LabelKind tells run containers from pre-heat containers ("run", "preheat").
+	LabelKind = "fastflow-kind"
+)
+
+var (
+	// ErrNotFound: no container for the run (never started, or removed).
+	ErrNotFound = errors.New("runtime: container not found")
+	// ErrUnavailable: the backend does not answer (Docker daemon down). New
+	// runs are refused with it; callers map it to 503.
+	ErrUnavailable = errors.New("runtime: backend unavailable")
+	// ErrImage: the image is missing and could not be pulled.
+	ErrImage = errors.New("runtime: image not available")
+)
+
+// RunSpec is everything a backend needs to start one run.
+type RunSpec struct {
+	RunID    string
+	Pipeline string
+	Revision string
+	// Kind is the LabelKind value: "run" or "preheat".
+	Kind    string
+	Image   string
+	Command []string
+	WorkDir string
+	Env     map[string]string
+	Mounts  []Mount
+	// Labels are added to the backend's own (LabelRunID, LabelPipeline,
+	// LabelRevision, LabelKind), which always win.
+	Labels  map[string]string
+	Limits  Limits
+	Network string // "" means the backend's default; "none" isolates
+	Log     LogLimits
+}
+
+// Mount binds a host directory into the container.
+type Mount struct {
+	Source   string
+	Target   string
+	ReadOnly bool
+}
+
+// Limits are hard limits; zero means unlimited.
+type Limits struct {
+	NanoCPUs    int64
+	MemoryBytes int64 // swap is limited to the same value: no swapping
+}
+
+// LogLimits bound what the backend itself keeps of a run's output, beside
+// the operator's own log file (Docker's json-file max-size / max-file).
+type LogLimits struct {
+	MaxSize  string // e.g. "10m"
+	MaxFiles int
+}
+
+// State is where a run's container is in its life.
+type State string
+
+// The container states a backend reports.
+const (
+	StateCreated State = "created"
+	StateRunning State = "running"
+	StateExited  State = "exited"
+)
+
+// Container is a run container as List finds it.
+type Container struct {
+	ID       string
+	RunID    string
+	Pipeline string
+	Revision string
+	Kind     string
+	State    State
+	Labels   map[string]string
+	// Exit is set when State is StateExited.
+	Exit *ExitStatus
+}
+
+// ExitStatus is how a container ended.
+type ExitStatus struct {
+	Code      int
+	OOMKilled bool
+	// Error is the backend's own error text, e.g. when the command could
+	// not be started at all.
+	Error      string
+	FinishedAt time.Time
+}
+
+// LogLine is one line of output. Time is the backend's timestamp of the
+// line, which is what resuming after a restart keys on.
+type LogLine struct {
+	Time   time.Time
+	Stream string // "stdout" or "stderr"
+	Text   string // without the trailing newline
+}
+
+// LogStream yields lines until the container's output ends (io.EOF), ctx ends,
+// or Close is called.
+type LogStream interface {
+	Next() (LogLine, error)
+	Close() error
+}
+
+// LogOptions select which lines Logs yields.
+type LogOptions struct {
+	// Since yields only lines at or after this time (zero: from the start).
+	// Lines exactly at Since are included; the caller drops duplicates.
+	Since time.Time
+	// Follow keeps the stream open while the container runs.
+	Follow bool
+}
+
+// Sample is one raw resource reading. CPU figures are cumulative
+// nanoseconds, so consumers compute a percentage from two samples.
+type Sample struct {
+	Time             time.Time
+	CPUTotalNs       uint64 // container CPU time used, all cores
+	SystemCPUNs      uint64 // host CPU time elapsed, all cores
+	OnlineCPUs       int
+	MemoryBytes      uint64 // usage as the backend counts it (cache excluded where it can)
+	MemoryLimitBytes uint64
+	ThrottledPeriods uint64 // cumulative CFS periods the container was throttled
+	TotalPeriods     uint64
+}
+
+// StatsStream yields samples until the container stops (io.EOF), ctx ends,
+// or Close is called.
+type StatsStream interface {
+	Next() (Sample, error)
+	Close() error
+}
+
+// Runtime runs containers for runs.
+//
+// Lifecycle of one run: Start, then any number of concurrent Logs, Stats and
+// one Wait, then Remove once the logs and the exit status are safe. Stop may
+// be called at any time from another goroutine. After the operator restarts,
+// List finds the containers it started, and Logs/Stats/Wait/Stop/Remove work
+// on them by ID exactly as on a fresh one (re-attach).
+//
+// Every method is safe for concurrent use. Stop and Remove are idempotent:
+// on a container that is already stopped or gone they return nil. Methods
+// addressing a container that does not exist return an error wrapping
+// ErrNotFound (except Stop and Remove). A backend that cannot be reached
+// returns errors wrapping ErrUnavailable, after retrying transient failures
+// with backoff. A Runtime that never started anything is safe to Close.
+type Runtime interface {
+	// Start creates and starts the container, pulling the image if it is
+	// missing, and returns the container ID.
+	Start(ctx context.Context, spec RunSpec) (string, error)
+	// Logs streams the container's output, stdout and stderr interleaved in
+	// order, each line with its timestamp.
+	Logs(ctx context.Context, id string, opts LogOptions) (LogStream, error)
+	// Stats streams resource samples about once a second while it runs.
+	Stats(ctx context.Context, id string) (StatsStream, error)
+	// Wait blocks until the container exits and returns how it ended. On a
+	// container that already exited it returns at once.
+	Wait(ctx context.Context, id string) (ExitStatus, error)
+	// Stop asks the container to stop (SIGTERM), kills it after grace.
+	Stop(ctx context.Context, id string, grace time.Duration) error
+	// Remove deletes the container (force: a running one is killed).
+	Remove(ctx context.Context, id string) error
+	// List returns the containers carrying all of the given labels, running
+	// and exited.
+	List(ctx context.Context, labels map[string]string) ([]Container, error)
+	// Ping reports whether the backend answers (ErrUnavailable when not).
+	Ping(ctx context.Context) error
+	// Close releases the backend's resources; running containers go on.
+	Close() error
+}
