@@ -5,11 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"time"
 
 	"github.com/fastflow-dev/fastflow/repo"
+	"github.com/fastflow-dev/fastflow/runtime"
 	"github.com/fastflow-dev/fastflow/status"
+	"github.com/fastflow-dev/fastflow/status/logs"
+	"github.com/fastflow-dev/fastflow/status/metrics"
 )
 
 // Sync triggers, as recorded in the sync history.
@@ -20,20 +24,84 @@ const (
 	TriggerWebhook = "webhook"
 )
 
+// Shutdown policies: what happens to running containers on SIGTERM.
+const (
+	// ShutdownDetach leaves containers running; the next start re-attaches.
+	ShutdownDetach = "detach"
+	// ShutdownStop stops them and marks their runs INTERRUPTED.
+	ShutdownStop = "stop"
+)
+
 // Config configures an Operator.
 type Config struct {
 	// SyncInterval is the polling period; 0 disables polling (webhooks and
 	// manual requests still sync).
 	SyncInterval time.Duration
-	Logger       *slog.Logger
+
+	// WorkerImage runs every pipeline (WORKER_BASE_IMAGE).
+	WorkerImage string
+	// LogsDir holds <pipeline>/<run_id>.log and _metrics.jsonl (LOGS_DIR).
+	LogsDir string
+	// UVCacheDir is the host directory shared as the uv cache (UV_CACHE_DIR).
+	UVCacheDir string
+	// MaxConcurrentRuns bounds active runs (MAX_CONCURRENT_RUNS, default 10).
+	MaxConcurrentRuns int
+	// ContainerTimeout applies when pipeline.json sets no timeout; 0 is none.
+	ContainerTimeout time.Duration
+	// RetryAttempts and RetryDelay apply when pipeline.json sets none.
+	RetryAttempts int
+	RetryDelay    time.Duration
+	// LogMaxBytes caps each run's stored log (LOG_MAX_SIZE_MB); 0 is no cap.
+	LogMaxBytes int64
+	// WorkerNetwork is the network run containers join (WORKER_NETWORK).
+	WorkerNetwork string
+	// WorkerEnv and WorkerMounts are added to every run container, for
+	// site setup such as a wheelhouse (UV_FIND_LINKS) next to the workers.
+	WorkerEnv    map[string]string
+	WorkerMounts []runtime.Mount
+	// ShutdownPolicy is ShutdownDetach (default) or ShutdownStop.
+	ShutdownPolicy string
+	// StopGrace is how long a stopped container gets between SIGTERM and
+	// SIGKILL (cancel, timeout, shutdown). Default 10s.
+	StopGrace time.Duration
+	// Secrets resolves the secrets pipelines name; nil refuses such runs.
+	Secrets SecretSource
+
+	Logger *slog.Logger
 }
 
-// Validate checks c.
+// Validate checks c and fills in defaults.
 func (c *Config) Validate() error {
+	var errs []error
 	if c.SyncInterval < 0 {
-		return errors.New("operator: AUTO_SYNC_INTERVAL must not be negative")
+		errs = append(errs, errors.New("operator: AUTO_SYNC_INTERVAL must not be negative"))
 	}
-	return nil
+	if c.WorkerImage == "" {
+		errs = append(errs, errors.New("operator: WORKER_BASE_IMAGE is required"))
+	}
+	if c.LogsDir == "" || c.UVCacheDir == "" {
+		errs = append(errs, errors.New("operator: LOGS_DIR and UV_CACHE_DIR are required"))
+	}
+	if c.MaxConcurrentRuns == 0 {
+		c.MaxConcurrentRuns = 10
+	}
+	if c.MaxConcurrentRuns < 0 || c.RetryAttempts < 0 || c.ContainerTimeout < 0 || c.RetryDelay < 0 || c.LogMaxBytes < 0 {
+		errs = append(errs, errors.New("operator: MAX_CONCURRENT_RUNS, RETRY_ATTEMPTS, CONTAINER_TIMEOUT, LOG_MAX_SIZE_MB must not be negative"))
+	}
+	switch c.ShutdownPolicy {
+	case "":
+		c.ShutdownPolicy = ShutdownDetach
+	case ShutdownDetach, ShutdownStop:
+	default:
+		errs = append(errs, fmt.Errorf("operator: SHUTDOWN_POLICY %q: want detach or stop", c.ShutdownPolicy))
+	}
+	if c.StopGrace == 0 {
+		c.StopGrace = 10 * time.Second
+	}
+	if c.RetryDelay == 0 {
+		c.RetryDelay = 10 * time.Second
+	}
+	return errors.Join(errs...)
 }
 
 // SyncState is what the operator knows about syncing, for /health and the UI.
@@ -51,10 +119,14 @@ type SyncState struct {
 // Operator is the control loop. Create it with New, then call Run; the other
 // methods are safe for concurrent use, before, during and after Run.
 type Operator struct {
-	cfg    Config
-	log    *slog.Logger
-	syncer *repo.Syncer
-	store  status.Store
+	cfg        Config
+	log        *slog.Logger
+	syncer     *repo.Syncer
+	store      status.Store
+	rt         runtime.Runtime
+	secrets    SecretSource
+	logHubs    *logs.Hubs[logs.Line]
+	metricHubs *logs.Hubs[metrics.Point]
 
 	// kick holds at most one pending sync request. A request made while a
 	// sync runs lands here and causes exactly one follow-up sync, however
@@ -64,27 +136,58 @@ type Operator struct {
 	mu             sync.Mutex
 	pendingTrigger string
 	state          SyncState
+
+	// runMu guards the admission state. runCtx is the parent of every
+	// supervisor; it outlives Run's ctx so SHUTDOWN_POLICY decides what
+	// happens to runs, and runWG waits for the supervisors.
+	runMu     sync.Mutex
+	accepting bool
+	active    map[string]*activeRun
+	runCtx    context.Context
+	runWG     sync.WaitGroup
 }
 
 // New checks its inputs; it starts nothing.
-func New(cfg Config, syncer *repo.Syncer, store status.Store) (*Operator, error) {
+func New(cfg Config, syncer *repo.Syncer, store status.Store, rt runtime.Runtime) (*Operator, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if syncer == nil || store == nil {
-		return nil, errors.New("operator: a syncer and a store are required")
+	if syncer == nil || store == nil || rt == nil {
+		return nil, errors.New("operator: a syncer, a store and a runtime are required")
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Operator{cfg: cfg, log: cfg.Logger, syncer: syncer, store: store, kick: make(chan struct{}, 1)}, nil
+	return &Operator{
+		cfg: cfg, log: cfg.Logger, syncer: syncer, store: store, rt: rt, secrets: cfg.Secrets,
+		logHubs: logs.NewHubs[logs.Line](2000), metricHubs: logs.NewHubs[metrics.Point](600),
+		kick: make(chan struct{}, 1), active: map[string]*activeRun{},
+	}, nil
 }
+
+// LogHubs gives the API the live log of active runs.
+func (o *Operator) LogHubs() *logs.Hubs[logs.Line] { return o.logHubs }
+
+// MetricHubs gives the API the live metrics of active runs.
+func (o *Operator) MetricHubs() *logs.Hubs[metrics.Point] { return o.metricHubs }
 
 // Run adopts the revision already on disk, syncs, then syncs again on every
 // poll tick and every request until ctx is done. A sync in flight when ctx
 // ends is abandoned before its symlink swap, never halfway through it. Run
 // returns nil on a clean stop.
 func (o *Operator) Run(ctx context.Context) error {
+	for _, dir := range []string{o.cfg.LogsDir, o.cfg.UVCacheDir} {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("create %s: %w", dir, err)
+		}
+	}
+	runCtx, cancelRuns := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelRuns()
+	o.runMu.Lock()
+	o.runCtx = runCtx
+	o.runMu.Unlock()
+	defer o.shutdown(cancelRuns)
+
 	snap, err := o.syncer.Load(ctx)
 	if err != nil {
 		// Not fatal: the first sync publishes a fresh revision.
@@ -96,6 +199,13 @@ func (o *Operator) Run(ctx context.Context) error {
 		o.mu.Unlock()
 		o.log.Info("adopted published revision", "revision", snap.ShortRevision(), "pipelines", len(snap.Pipelines))
 	}
+
+	// Settle what the last process left behind before taking new runs, so
+	// admission counts the runs that are still going.
+	o.reconcile(ctx)
+	o.runMu.Lock()
+	o.accepting = true
+	o.runMu.Unlock()
 
 	o.syncOnce(ctx, TriggerStartup)
 
@@ -119,6 +229,44 @@ func (o *Operator) Run(ctx context.Context) error {
 			o.syncOnce(ctx, trigger)
 		}
 	}
+}
+
+// shutdown stops admitting, applies SHUTDOWN_POLICY to active runs, and
+// waits for every supervisor to return.
+func (o *Operator) shutdown(cancelRuns context.CancelFunc) {
+	o.runMu.Lock()
+	o.accepting = false
+	active := make([]*activeRun, 0, len(o.active))
+	for _, ar := range o.active {
+		active = append(active, ar)
+	}
+	o.runMu.Unlock()
+	if o.cfg.ShutdownPolicy == ShutdownStop && len(active) > 0 {
+		o.log.Info("stopping active runs", "count", len(active))
+		for _, ar := range active {
+			select {
+			case ar.stop <- endShutdown:
+			default:
+			}
+		}
+		deadline := time.NewTimer(o.cfg.StopGrace + cleanupTimeout)
+		defer deadline.Stop()
+		poll := time.NewTicker(50 * time.Millisecond)
+		defer poll.Stop()
+	wait:
+		for o.ActiveRuns() > 0 {
+			select {
+			case <-deadline.C:
+				o.log.Warn("runs did not stop in time; leaving them to the next start", "count", o.ActiveRuns())
+				break wait
+			case <-poll.C:
+			}
+		}
+	} else if len(active) > 0 {
+		o.log.Info("leaving runs running for the next start (SHUTDOWN_POLICY=detach)", "count", len(active))
+	}
+	cancelRuns()
+	o.runWG.Wait()
 }
 
 // RequestSync asks for a sync soon and returns at once. Requests made while

@@ -8,6 +8,7 @@ import (
 
 	"github.com/fastflow-dev/fastflow/repo"
 	"github.com/fastflow-dev/fastflow/repo/gittest"
+	"github.com/fastflow-dev/fastflow/runtime/docker"
 	"github.com/fastflow-dev/fastflow/status"
 	"github.com/fastflow-dev/fastflow/status/sqlstore"
 )
@@ -28,7 +29,12 @@ func newTestOperator(t *testing.T, url string, interval time.Duration) (*Operato
 	if err != nil {
 		t.Fatal(err)
 	}
-	op, err := New(Config{SyncInterval: interval}, syncer, store)
+	// These tests are about syncing: a daemon that is not there is enough.
+	rt, err := docker.New(docker.Config{Host: "unix://" + filepath.Join(data, "no-docker.sock")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	op, err := New(Config{SyncInterval: interval, WorkerImage: "unused", LogsDir: filepath.Join(data, "logs"), UVCacheDir: filepath.Join(data, "uv")}, syncer, store, rt)
 	if err != nil {
 		t.Fatal(err)
 	}

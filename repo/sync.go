@@ -188,6 +188,34 @@ func (s *Syncer) Load(ctx context.Context) (*Snapshot, error) {
 	return snap, nil
 }
 
+// Revision returns the snapshot of a revision that is still on disk: the
+// live one, or an older one a run still uses (runs re-attached after a
+// restart keep the limits and timeout of the revision they started with).
+func (s *Syncer) Revision(ctx context.Context, sha string) (*Snapshot, error) {
+	s.mu.Lock()
+	live := s.live
+	s.mu.Unlock()
+	if live != nil && live.Revision == sha {
+		return live, nil
+	}
+	if !plumbing.IsHash(sha) {
+		return nil, fmt.Errorf("revision %q is not a commit hash", sha)
+	}
+	repo, err := git.PlainOpen(s.bareDir)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", s.bareDir, err)
+	}
+	commit, err := repo.CommitObject(plumbing.NewHash(sha))
+	if err != nil {
+		return nil, fmt.Errorf("read commit %s: %w", sha, err)
+	}
+	dir := filepath.Join(s.revDir, sha)
+	if _, err := os.Stat(dir); err != nil {
+		return nil, fmt.Errorf("revision %s: %w", sha, err)
+	}
+	return s.snapshot(ctx, commit, dir, nil)
+}
+
 // Sync publishes the branch tip if it differs from the live revision. A
 // failure of any kind (remote down, branch gone, credentials refused, disk
 // full) leaves the live revision in place and is reported in the Result, and

@@ -11,6 +11,7 @@ import (
 
 	"github.com/fastflow-dev/fastflow/operator"
 	"github.com/fastflow-dev/fastflow/repo"
+	"github.com/fastflow-dev/fastflow/runtime/docker"
 	"github.com/fastflow-dev/fastflow/status/sqlstore"
 )
 
@@ -27,7 +28,11 @@ func newIdleOperator(t *testing.T) *operator.Operator {
 	if err != nil {
 		t.Fatal(err)
 	}
-	op, err := operator.New(operator.Config{}, syncer, store)
+	rt, err := docker.New(docker.Config{Host: "unix://" + filepath.Join(data, "no-docker.sock")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	op, err := operator.New(operator.Config{WorkerImage: "unused", LogsDir: filepath.Join(data, "logs"), UVCacheDir: filepath.Join(data, "uv")}, syncer, store, rt)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -39,6 +39,16 @@ type config struct {
 	BaseURL    string
 	LogLevel   slog.Level
 	DockerHost string
+
+	WorkerImage       string
+	WorkerNetwork     string
+	UVCacheDir        string
+	UVFindLinks       string
+	MaxConcurrentRuns int
+	ContainerTimeout  time.Duration
+	RetryAttempts     int
+	LogMaxSizeMB      int
+	ShutdownPolicy    string
 }
 
 // env is the merged environment: the process environment wins over .env, so
@@ -124,6 +134,18 @@ func configFrom(e env) (config, error) {
 		return n
 	}
 
+	num := func(key string, def int) int {
+		v := str(key, "")
+		if v == "" {
+			return def
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			errs = append(errs, fmt.Errorf("%s=%q: want a whole number, 0 or more", key, v))
+		}
+		return n
+	}
+
 	c := config{
 		DatabaseURL:          str("DATABASE_URL", ""),
 		DataDir:              str("DATA_DIR", "./data"),
@@ -142,6 +164,21 @@ func configFrom(e env) (config, error) {
 		ListenAddr:           str("LISTEN_ADDR", ":8080"),
 		BaseURL:              str("BASE_URL", ""),
 		DockerHost:           str("DOCKER_HOST", ""),
+		WorkerImage:          str("WORKER_BASE_IMAGE", "ghcr.io/astral-sh/uv:python3.12-bookworm-slim"),
+		WorkerNetwork:        str("WORKER_NETWORK", "bridge"),
+		UVFindLinks:          str("UV_FIND_LINKS", ""),
+		MaxConcurrentRuns:    num("MAX_CONCURRENT_RUNS", 10),
+		ContainerTimeout:     dur("CONTAINER_TIMEOUT"),
+		RetryAttempts:        num("RETRY_ATTEMPTS", 0),
+		LogMaxSizeMB:         num("LOG_MAX_SIZE_MB", 0),
+		ShutdownPolicy:       str("SHUTDOWN_POLICY", "detach"),
+	}
+	c.UVCacheDir = str("UV_CACHE_DIR", filepath.Join(c.DataDir, "uv_cache"))
+	if c.MaxConcurrentRuns == 0 {
+		errs = append(errs, errors.New("MAX_CONCURRENT_RUNS must be at least 1"))
+	}
+	if c.ShutdownPolicy != "detach" && c.ShutdownPolicy != "stop" {
+		errs = append(errs, fmt.Errorf("SHUTDOWN_POLICY=%q: want detach or stop", c.ShutdownPolicy))
 	}
 	c.PipelinesDir = str("PIPELINES_DIR", filepath.Join(c.DataDir, "pipelines"))
 	if err := c.LogLevel.UnmarshalText([]byte(str("LOG_LEVEL", "info"))); err != nil {

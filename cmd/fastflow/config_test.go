@@ -17,12 +17,17 @@ func TestConfigDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := config{
-		DataDir:      "./data",
-		LogsDir:      "./logs",
-		PipelinesDir: filepath.Join("./data", "pipelines"),
-		GitBranch:    "main",
-		GitHubAPIURL: "https://api.github.com",
-		ListenAddr:   ":8080",
+		DataDir:           "./data",
+		LogsDir:           "./logs",
+		PipelinesDir:      filepath.Join("./data", "pipelines"),
+		GitBranch:         "main",
+		GitHubAPIURL:      "https://api.github.com",
+		ListenAddr:        ":8080",
+		WorkerImage:       "ghcr.io/astral-sh/uv:python3.12-bookworm-slim",
+		WorkerNetwork:     "bridge",
+		UVCacheDir:        filepath.Join("./data", "uv_cache"),
+		MaxConcurrentRuns: 10,
+		ShutdownPolicy:    "detach",
 	}
 	if diff := cmp.Diff(want, c); diff != "" {
 		t.Errorf("defaults (-want +got):\n%s", diff)
@@ -58,6 +63,14 @@ func TestConfigParses(t *testing.T) {
 		{name: "app without key", env: env{"GITHUB_APP_ID": "1", "GITHUB_INSTALLATION_ID": "2"}, wantErr: "GITHUB_PRIVATE_KEY_PATH"},
 		{name: "mysql url", env: env{"DATABASE_URL": "mysql://x"}, wantErr: "DATABASE_URL"},
 		{name: "bad log level", env: env{"LOG_LEVEL": "loud"}, wantErr: "LOG_LEVEL"},
+		{name: "zero concurrency", env: env{"MAX_CONCURRENT_RUNS": "0"}, wantErr: "at least 1"},
+		{name: "concurrency not a number", env: env{"MAX_CONCURRENT_RUNS": "ten"}, wantErr: "MAX_CONCURRENT_RUNS"},
+		{name: "unknown shutdown policy", env: env{"SHUTDOWN_POLICY": "pause"}, wantErr: "SHUTDOWN_POLICY"},
+		{
+			name:  "timeout in plain seconds",
+			env:   env{"CONTAINER_TIMEOUT": "3600"},
+			check: func(t *testing.T, c config) { assertEq(t, c.ContainerTimeout, time.Hour) },
+		},
 		{
 			name:    "every problem at once",
 			env:     env{"AUTO_SYNC_INTERVAL": "x", "LOG_LEVEL": "y"},

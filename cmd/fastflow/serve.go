@@ -8,12 +8,14 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"time"
 
 	"golang.org/x/sync/errgroup"
 
 	"github.com/fastflow-dev/fastflow/operator"
 	"github.com/fastflow-dev/fastflow/repo"
+	"github.com/fastflow-dev/fastflow/runtime"
 	"github.com/fastflow-dev/fastflow/runtime/docker"
 	"github.com/fastflow-dev/fastflow/status/sqlstore"
 	"github.com/fastflow-dev/fastflow/webui"
@@ -64,22 +66,26 @@ func serveWith(ctx context.Context, cfg config, log *slog.Logger, ready chan<- s
 	if err != nil {
 		return err
 	}
-	op, err := operator.New(operator.Config{SyncInterval: cfg.AutoSyncInterval, Logger: log}, syncer, store)
-	if err != nil {
-		return err
-	}
-
 	dockerClient, err := docker.New(docker.Config{Host: cfg.DockerHost})
 	if err != nil {
 		return err
 	}
 	defer dockerClient.Close()
+	opCfg, err := operatorConfig(cfg, log)
+	if err != nil {
+		return err
+	}
+	op, err := operator.New(opCfg, syncer, store, dockerClient)
+	if err != nil {
+		return err
+	}
+
 	handler, err := webui.New(webui.Config{
 		Operator: op,
 		Checks: []webui.Check{
 			{Name: "database", Critical: true, Probe: store.Ping},
-			// Not critical yet: nothing runs containers until the runtime
-			// lands, but operators should see a dead daemon early.
+			// Not critical: with Docker down the UI, API and history still
+			// serve; new runs are refused with 503 until it is back.
 			{Name: "docker", Probe: dockerClient.Ping},
 		},
 		Logger: log,
@@ -175,4 +181,47 @@ func loadConfig(environ []string, stderr io.Writer) (config, *slog.Logger, error
 		return config{}, nil, fmt.Errorf("configuration:\n%w", err)
 	}
 	return cfg, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel})), nil
+}
+
+// operatorConfig maps the settings the operator needs. Host paths become
+// absolute: they are handed to the Docker daemon as bind mounts.
+func operatorConfig(cfg config, log *slog.Logger) (operator.Config, error) {
+	abs := func(p string) (string, error) {
+		a, err := filepath.Abs(p)
+		if err != nil {
+			return "", fmt.Errorf("resolve %s: %w", p, err)
+		}
+		return a, nil
+	}
+	logsDir, err := abs(cfg.LogsDir)
+	if err != nil {
+		return operator.Config{}, err
+	}
+	cacheDir, err := abs(cfg.UVCacheDir)
+	if err != nil {
+		return operator.Config{}, err
+	}
+	oc := operator.Config{
+		SyncInterval:      cfg.AutoSyncInterval,
+		WorkerImage:       cfg.WorkerImage,
+		LogsDir:           logsDir,
+		UVCacheDir:        cacheDir,
+		MaxConcurrentRuns: cfg.MaxConcurrentRuns,
+		ContainerTimeout:  cfg.ContainerTimeout,
+		RetryAttempts:     cfg.RetryAttempts,
+		LogMaxBytes:       int64(cfg.LogMaxSizeMB) << 20,
+		WorkerNetwork:     cfg.WorkerNetwork,
+		ShutdownPolicy:    cfg.ShutdownPolicy,
+		Logger:            log,
+	}
+	if cfg.UVFindLinks != "" {
+		// A wheelhouse on the host: mounted read-only where uv looks.
+		dir, err := abs(cfg.UVFindLinks)
+		if err != nil {
+			return operator.Config{}, err
+		}
+		oc.WorkerMounts = []runtime.Mount{{Source: dir, Target: "/wheels", ReadOnly: true}}
+		oc.WorkerEnv = map[string]string{"UV_FIND_LINKS": "/wheels"}
+	}
+	return oc, nil
 }

@@ -29,6 +29,12 @@ func New(t testing.TB) *Remote {
 	return r
 }
 
+// Open wraps an existing repository, such as one a parent test process
+// made.
+func Open(t testing.TB, dir string) *Remote {
+	return &Remote{t: t, Dir: dir}
+}
+
 // Git runs git in the repository and returns its trimmed output.
 func (r *Remote) Git(args ...string) string {
 	r.t.Helper()

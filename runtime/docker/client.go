@@ -4,16 +4,20 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 
 	"github.com/docker/docker/client"
+
+	"github.com/fastflow-dev/fastflow/runtime"
 )
 
 // ErrDaemonUnreachable is returned, wrapped, when no Docker daemon answers at
 // the configured address: nothing listens there, the socket is refused, or the
 // daemon did not answer before the context's deadline. Callers test for it
 // with errors.Is to tell "Docker is down" from a daemon that answered with an
-// error.
-var ErrDaemonUnreachable = errors.New("docker: daemon unreachable")
+// error. It wraps runtime.ErrUnavailable, so callers that only know the
+// runtime contract see the same condition.
+var ErrDaemonUnreachable = fmt.Errorf("docker: daemon unreachable: %w", runtime.ErrUnavailable)
 
 // Config selects the Docker daemon to talk to.
 type Config struct {
@@ -22,11 +26,16 @@ type Config struct {
 	// default socket when that is unset. TLS settings always come from
 	// DOCKER_TLS_VERIFY and DOCKER_CERT_PATH, as for the docker CLI.
 	Host string
+	// Logger receives the retries of transient daemon errors. Nil discards.
+	Logger *slog.Logger
 }
 
 // Client is a connection to one Docker daemon. It is safe for concurrent use.
 type Client struct {
 	api *client.Client
+	log *slog.Logger
+	// retry is the backoff for transient daemon errors; tests shorten it.
+	retry backoff
 }
 
 // New returns a Client for the daemon cfg selects. It does not contact the
@@ -41,7 +50,11 @@ func New(cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("docker client: %w", err)
 	}
-	return &Client{api: api}, nil
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Client{api: api, log: log, retry: defaultBackoff}, nil
 }
 
 // Host returns the address of the daemon the client talks to.

@@ -1,0 +1,79 @@
+package operator
+
+import (
+	"fmt"
+
+	"github.com/fastflow-dev/fastflow/runtime"
+	"github.com/fastflow-dev/fastflow/status"
+)
+
+// outcome is how one run ended, as it goes into the run record.
+type outcome struct {
+	status    status.RunStatus
+	errorType status.ErrorType
+	message   string
+}
+
+// endReason is what the operator itself did to a run, which outranks the
+// exit code: a cancelled run killed by SIGTERM is CANCELLED, not FAILED.
+type endReason int
+
+const (
+	endNatural endReason = iota
+	endCancelled
+	endTimeout
+	endShutdown
+)
+
+// classify maps an exit to a status, per DESIGN.md's run record.
+func classify(reason endReason, exit runtime.ExitStatus, setupFailed string, memLimit int64, timeoutDesc string) outcome {
+	switch reason {
+	case endCancelled:
+		return outcome{status: status.RunCancelled, message: "cancelled"}
+	case endTimeout:
+		return outcome{status: status.RunTimeout, message: "stopped after the timeout of " + timeoutDesc}
+	case endShutdown:
+		return outcome{status: status.RunInterrupted, message: "stopped because Fast-Flow shut down (SHUTDOWN_POLICY=stop)"}
+	}
+	if setupFailed != "" && exit.Code != 0 {
+		return outcome{status: status.RunFailed, errorType: status.ErrorSetupFailed, message: "uv could not install the requirements: " + setupFailed}
+	}
+	switch code := exit.Code; {
+	case code == 0:
+		return outcome{status: status.RunSuccess}
+	case exit.OOMKilled:
+		msg := "killed: out of memory"
+		if memLimit > 0 {
+			msg = fmt.Sprintf("killed: out of memory (limit %s)", formatBytes(memLimit))
+		}
+		return outcome{status: status.RunFailed, errorType: status.ErrorOOM, message: msg}
+	case code == 125:
+		return outcome{status: status.RunFailed, errorType: status.ErrorDocker, message: "the container could not be run (exit 125)" + suffix(exit.Error)}
+	case code == 126:
+		return outcome{status: status.RunFailed, errorType: status.ErrorCommandNotExecutable, message: "the command is not executable (exit 126): is uv in the worker image?"}
+	case code == 127:
+		return outcome{status: status.RunFailed, errorType: status.ErrorCommandNotFound, message: "command not found (exit 127): is uv in the worker image?"}
+	case code == 137:
+		return outcome{status: status.RunFailed, errorType: status.ErrorExitCode, message: "killed by SIGKILL (exit 137)"}
+	default:
+		return outcome{status: status.RunFailed, errorType: status.ErrorExitCode, message: fmt.Sprintf("exited with code %d", code)}
+	}
+}
+
+func suffix(s string) string {
+	if s == "" {
+		return ""
+	}
+	return ": " + s
+}
+
+func formatBytes(n int64) string {
+	const mib = 1 << 20
+	if n%(1<<30) == 0 {
+		return fmt.Sprintf("%d GiB", n>>30)
+	}
+	if n%mib == 0 {
+		return fmt.Sprintf("%d MiB", n/mib)
+	}
+	return fmt.Sprintf("%.1f MiB", float64(n)/mib)
+}

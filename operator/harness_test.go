@@ -1,0 +1,219 @@
+package operator
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fastflow-dev/fastflow/repo"
+	"github.com/fastflow-dev/fastflow/repo/gittest"
+	"github.com/fastflow-dev/fastflow/runtime"
+	"github.com/fastflow-dev/fastflow/runtime/docker"
+	"github.com/fastflow-dev/fastflow/runtime/docker/dockertest"
+	"github.com/fastflow-dev/fastflow/status"
+	"github.com/fastflow-dev/fastflow/status/logs"
+	"github.com/fastflow-dev/fastflow/status/sqlstore"
+)
+
+// workerImage is the local worker image `make test` builds.
+const workerImage = "fastflow-worker:local"
+
+// requireWorkerImage skips without the image on a developer machine and
+// fails under CI, where `make test` must have built it.
+func requireWorkerImage(t testing.TB) *docker.Client {
+	t.Helper()
+	cli := dockertest.RequireDocker(t)
+	if err := exec.Command("docker", "image", "inspect", workerImage).Run(); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("image %s is missing; `make test` builds it with scripts/worker-image.sh", workerImage)
+		}
+		t.Skipf("image %s is missing; build it with scripts/worker-image.sh", workerImage)
+	}
+	return cli
+}
+
+// wheelsDir is the offline find-links folder the worker image's stand-in uv
+// installs test requirements from.
+func wheelsDir(t testing.TB) string {
+	t.Helper()
+	dir, err := filepath.Abs("../examples/worker-image/testdata/wheels")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// runEnv is a complete operator on a real repository, SQLite and Docker.
+type runEnv struct {
+	t      testing.TB
+	op     *Operator
+	store  status.Store
+	rt     *docker.Client
+	remote *gittest.Remote
+	data   string
+	cfg    Config
+	stop   func()
+}
+
+func newRunEnv(t testing.TB, files map[string]string, mod func(*Config)) *runEnv {
+	t.Helper()
+	requireWorkerImage(t)
+	remote := gittest.New(t)
+	remote.Commit("pipelines", files)
+	return openRunEnv(t, remote, t.TempDir(), nil, mod)
+}
+
+// openRunEnv starts an operator on an existing repository and data
+// directory: a second process on the same state.
+func openRunEnv(t testing.TB, remote *gittest.Remote, data string, rt *docker.Client, mod func(*Config)) *runEnv {
+	t.Helper()
+	real := requireWorkerImage(t)
+	if rt == nil {
+		rt = real
+	}
+	cfg := Config{
+		WorkerImage:       workerImage,
+		LogsDir:           filepath.Join(data, "logs"),
+		UVCacheDir:        filepath.Join(data, "uv-cache"),
+		MaxConcurrentRuns: 10,
+		WorkerNetwork:     "none",
+		WorkerEnv:         map[string]string{"UV_FIND_LINKS": "/wheels"},
+		WorkerMounts:      []runtime.Mount{{Source: wheelsDir(t), Target: "/wheels", ReadOnly: true}},
+		StopGrace:         2 * time.Second,
+		RetryDelay:        time.Second,
+	}
+	if mod != nil {
+		mod(&cfg)
+	}
+	env := &runEnv{t: t, rt: rt, remote: remote, data: data, cfg: cfg}
+	env.start()
+	return env
+}
+
+// start runs an operator on env's data directory, as a fresh process would.
+func (e *runEnv) start() {
+	e.t.Helper()
+	ctx := context.Background()
+	store, err := sqlstore.Open(ctx, sqlstore.Config{DataDir: e.data})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if err := store.Migrate(ctx); err != nil {
+		e.t.Fatal(err)
+	}
+	syncer, err := repo.NewSyncer(repo.Config{URL: e.remote.Dir, Branch: "main", DataDir: e.data, PipelinesDir: filepath.Join(e.data, "pipelines")})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	op, err := New(e.cfg, syncer, store, e.rt)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- op.Run(runCtx) }()
+	stopped := false
+	e.op, e.store = op, store
+	e.stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		if err := <-done; err != nil {
+			e.t.Errorf("operator Run: %v", err)
+		}
+		store.Close()
+	}
+	e.t.Cleanup(e.stop)
+	e.waitFor("first sync", 30*time.Second, func() bool { return op.Snapshot() != nil })
+}
+
+func (e *runEnv) waitFor(what string, within time.Duration, cond func() bool) {
+	e.t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			e.t.Fatalf("timed out after %s waiting for %s", within, what)
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+}
+
+// run starts a run and waits for its final status.
+func (e *runEnv) run(name string, params map[string]any, env map[string]string) status.Run {
+	e.t.Helper()
+	r, err := e.op.RunPipeline(context.Background(), RunRequest{Pipeline: name, Parameters: params, Env: env})
+	if err != nil {
+		e.t.Fatalf("run %s: %v", name, err)
+	}
+	return e.waitFinal(r.ID, 90*time.Second)
+}
+
+func (e *runEnv) waitFinal(id string, within time.Duration) status.Run {
+	e.t.Helper()
+	var r status.Run
+	e.waitFor("run "+id+" to finish", within, func() bool {
+		var err error
+		r, err = e.store.GetRun(context.Background(), id)
+		// Final in the store and released by its supervisor, so the
+		// container is removed and the log closed.
+		return err == nil && r.Status.Final() && !e.isActive(id)
+	})
+	return r
+}
+
+func (e *runEnv) isActive(id string) bool {
+	e.op.runMu.Lock()
+	defer e.op.runMu.Unlock()
+	_, ok := e.op.active[id]
+	return ok
+}
+
+// logText is the stored log of a run, one string per line, text only.
+func (e *runEnv) logText(r status.Run) []string {
+	e.t.Helper()
+	lines, err := logs.Read(r.LogPath, 1, 1_000_000)
+	if err != nil {
+		e.t.Fatalf("read log of %s: %v", r.ID, err)
+	}
+	out := make([]string, 0, len(lines))
+	for _, l := range lines {
+		out = append(out, l.Text)
+	}
+	return out
+}
+
+func (e *runEnv) logHas(r status.Run, want string) bool {
+	for _, l := range e.logText(r) {
+		if strings.Contains(l, want) {
+			return true
+		}
+	}
+	return false
+}
+
+// labelledContainers counts containers carrying the run label whose run
+// is one of this test's.
+func labelledContainers(t testing.TB, rt runtime.Runtime, runIDs map[string]bool) int {
+	t.Helper()
+	cs, err := rt.List(context.Background(), map[string]string{runtime.LabelKind: "run"})
+	if err != nil {
+		t.Fatalf("list containers: %v", err)
+	}
+	n := 0
+	for _, c := range cs {
+		if runIDs == nil || runIDs[c.RunID] {
+			n++
+		}
+	}
+	return n
+}
+
+func globLogs(data, runID string) ([]string, error) {
+	return filepath.Glob(filepath.Join(data, "logs", "*", runID+".log"))
+}

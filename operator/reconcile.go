@@ -1,0 +1,122 @@
+package operator
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"time"
+
+	"github.com/fastflow-dev/fastflow/repo"
+	"github.com/fastflow-dev/fastflow/runtime"
+	"github.com/fastflow-dev/fastflow/status"
+	"github.com/fastflow-dev/fastflow/status/logs"
+)
+
+// reconcile matches the run containers on the runtime against the runs the
+// store says are PENDING or RUNNING, after a restart or a crash:
+//
+//   - a container that still runs is re-attached: its log resumes after
+//     the last stored line, its timeout keeps counting from its start;
+//   - a container that exited is finalized from its exit status and the
+//     rest of its log;
+//   - a run without a container becomes INTERRUPTED;
+//   - a labelled container without an active run is stopped and removed.
+//
+// If the runtime cannot be listed, nothing is changed: a daemon that is
+// down says nothing about whether the runs are still going.
+func (o *Operator) reconcile(ctx context.Context) {
+	start := time.Now()
+	containers, err := o.rt.List(ctx, map[string]string{runtime.LabelKind: "run"})
+	if err != nil {
+		o.log.Error("reconcile: list containers; runs keep their recorded status until the next start", "err", err)
+		return
+	}
+	byRun := make(map[string]runtime.Container, len(containers))
+	for _, c := range containers {
+		byRun[c.RunID] = c
+	}
+	runs, err := o.activeRecords(ctx)
+	if err != nil {
+		o.log.Error("reconcile: list active runs", "err", err)
+		return
+	}
+
+	reattached, finalized := 0, 0
+	for _, run := range runs {
+		c, ok := byRun[run.ID]
+		delete(byRun, run.ID)
+		log := o.log.With("run", run.ID, "pipeline", run.Pipeline)
+		if !ok {
+			msg := "interrupted: its container is gone (Fast-Flow restarted before it started, or it was removed)"
+			if run.Status == status.RunPending {
+				msg = "interrupted: Fast-Flow restarted before the container started"
+			}
+			o.finish(ctx, log, &run, outcome{status: status.RunInterrupted, message: msg}, nil)
+			finalized++
+			continue
+		}
+		p := o.pipelineAt(ctx, run)
+		plan := runPlan{run: run, pipeline: p, containerID: c.ID}
+		if last, _, err := logs.LastLine(run.LogPath); err == nil {
+			plan.resumeAfter = last.Time
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			log.Warn("reconcile: read last log line; resuming from the start", "err", err)
+		}
+		if run.Status == status.RunPending {
+			// Started, but the record never said so: the process died
+			// between creating the container and writing RUNNING.
+			plan.run.Status = status.RunRunning
+			plan.run.ContainerID = c.ID
+			plan.run.StartedAt = time.Now().UTC()
+			if err := o.store.UpdateRun(ctx, plan.run); err != nil {
+				log.Error("reconcile: record run start", "err", err)
+			}
+		}
+		log.Info("reconcile: re-attaching", "container", shortSHA(c.ID), "state", c.State)
+		o.startSupervisor(o.adopt(run.ID), plan)
+		reattached++
+	}
+
+	orphans := 0
+	for runID, c := range byRun {
+		o.log.Warn("reconcile: removing a labelled container no active run owns", "run", runID, "container", shortSHA(c.ID), "state", c.State)
+		if err := o.rt.Remove(ctx, c.ID); err != nil {
+			o.log.Error("reconcile: remove orphan container", "container", shortSHA(c.ID), "err", err)
+		}
+		orphans++
+	}
+	if reattached+finalized+orphans > 0 {
+		o.log.Info("reconciled runs after start", "reattached", reattached, "interrupted", finalized, "orphans_removed", orphans, "took", time.Since(start))
+	}
+}
+
+// activeRecords lists every PENDING or RUNNING run, across pages.
+func (o *Operator) activeRecords(ctx context.Context) ([]status.Run, error) {
+	var out []status.Run
+	f := status.RunFilter{Statuses: []status.RunStatus{status.RunPending, status.RunRunning}, Order: status.OrderAsc, Limit: 1000}
+	for {
+		page, err := o.store.ListRuns(ctx, f)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, page.Runs...)
+		if page.NextCursor == "" {
+			return out, nil
+		}
+		f.Cursor = page.NextCursor
+	}
+}
+
+// pipelineAt finds the pipeline as it was at the run's revision, so a
+// re-attached run keeps its own timeout and limits. If that revision is no
+// longer on disk, the run is still supervised, with no timeout.
+func (o *Operator) pipelineAt(ctx context.Context, run status.Run) repo.Pipeline {
+	snap, err := o.syncer.Revision(ctx, run.Revision)
+	if err == nil {
+		if p, ok := snap.Pipeline(run.Pipeline); ok {
+			return p
+		}
+	}
+	o.log.Warn("reconcile: the run's revision is gone; supervising it without its pipeline.json", "run", run.ID, "revision", shortSHA(run.Revision))
+	return repo.Pipeline{Name: run.Pipeline}
+}

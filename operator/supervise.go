@@ -1,0 +1,478 @@
+package operator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/fastflow-dev/fastflow/repo"
+	"github.com/fastflow-dev/fastflow/runtime"
+	"github.com/fastflow-dev/fastflow/status"
+	"github.com/fastflow-dev/fastflow/status/logs"
+	"github.com/fastflow-dev/fastflow/status/metrics"
+)
+
+// cleanupTimeout bounds the work done after a run ends (stop, remove,
+// record), which runs on a context that survives the run's own.
+const cleanupTimeout = 30 * time.Second
+
+// waited is what Wait said about a container.
+type waited struct {
+	exit runtime.ExitStatus
+	err  error
+}
+
+// runPlan is everything the supervisor needs for one run.
+type runPlan struct {
+	run         status.Run
+	pipeline    repo.Pipeline
+	revisionDir string
+	env         map[string]string
+	secrets     []string
+
+	// Set when re-attaching to a container found at startup.
+	containerID string
+	resumeAfter time.Time // drop log lines at or before this time: they are stored
+}
+
+func (o *Operator) startSupervisor(ar *activeRun, plan runPlan) {
+	o.runWG.Add(1)
+	go func() {
+		defer o.runWG.Done()
+		defer o.release(ar.id)
+		o.supervise(o.runCtx, ar, plan)
+	}()
+}
+
+// supervise owns one run from PENDING to its final status. It is the only
+// writer of the run's record while the run is active. When ctx ends (the
+// operator shuts down with SHUTDOWN_POLICY=detach) it returns without
+// touching the container, which the next start re-attaches.
+func (o *Operator) supervise(ctx context.Context, ar *activeRun, plan runPlan) {
+	run := plan.run
+	log := o.log.With("run", run.ID, "pipeline", run.Pipeline)
+	cleanup := func() (context.Context, context.CancelFunc) {
+		return context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	}
+
+	hub := o.logHubs.Open(run.ID)
+	defer o.logHubs.Close(run.ID)
+	w, err := logs.Open(run.LogPath, logs.Options{MaxBytes: o.cfg.LogMaxBytes, Masker: logs.NewMasker(plan.secrets), Hub: hub})
+	if err != nil {
+		o.finish(ctx, log, &run, outcome{status: status.RunFailed, errorType: status.ErrorDocker, message: "open log file: " + err.Error()}, nil)
+		return
+	}
+	defer w.Close()
+
+	id := plan.containerID
+	if id == "" {
+		spec := o.runSpec(run, plan)
+		id, err = o.rt.Start(ctx, spec)
+		if err != nil {
+			if ctx.Err() != nil {
+				return // shutting down before the container existed: reconciled at next start
+			}
+			log.Error("start container", "err", err)
+			_ = w.Write(runtime.LogLine{Time: time.Now().UTC(), Stream: logs.StreamSystem, Text: "could not start the container: " + err.Error()})
+			o.finish(ctx, log, &run, outcome{status: status.RunFailed, errorType: status.ErrorDocker, message: "could not start the container: " + err.Error()}, nil)
+			return
+		}
+		run.ContainerID = id
+		run.Status = status.RunRunning
+		run.StartedAt = time.Now().UTC()
+		if err := o.store.UpdateRun(ctx, run); err != nil {
+			log.Error("record run start", "err", err)
+		}
+		log.Info("run started", "container", shortSHA(id))
+	}
+
+	var (
+		mk   markers
+		mkMu sync.Mutex
+	)
+	marker := func(text string) bool {
+		mkMu.Lock()
+		defer mkMu.Unlock()
+		return mk.parseMarker(text)
+	}
+	calc := metrics.NewCalculator(metrics.Limits{
+		CPUSoft:      plan.pipeline.Spec.CPUSoftLimit,
+		CPUHard:      plan.pipeline.Spec.CPUHardLimit,
+		MemSoftBytes: int64(plan.pipeline.Spec.MemSoftLimit),
+	})
+	timeout := o.timeoutFor(plan.pipeline)
+	resumeAfter := plan.resumeAfter
+	var (
+		res    waited
+		reason endReason
+	)
+	for {
+		var lastLine time.Time
+		var detached bool
+		res, reason, lastLine, detached = o.watch(ctx, ar, log, id, run, resumeAfter, timeout, w, marker, calc)
+		if detached {
+			log.Info("detached from running container; the next start re-attaches it")
+			return
+		}
+		if !lastLine.IsZero() {
+			resumeAfter = lastLine
+		}
+		if res.err == nil {
+			break
+		}
+		if !errors.Is(res.err, runtime.ErrUnavailable) {
+			// The container's fate is unknown: leave the record RUNNING
+			// and the container in place for the next reconcile.
+			log.Error("wait for container", "err", res.err)
+			return
+		}
+		// The daemon went away mid-run. The container may well go on:
+		// wait for the daemon and re-attach, resuming the log after the
+		// last stored line.
+		log.Warn("container runtime unavailable; waiting to re-attach", "err", res.err)
+		if !o.waitForRuntime(ctx) {
+			return
+		}
+		log.Info("container runtime is back; re-attaching")
+	}
+	if err := w.Close(); err != nil {
+		log.Error("close log", "err", err)
+	}
+
+	mkMu.Lock()
+	run.UVVersion = mk.uvVersion
+	run.SetupDuration = mk.setup
+	setupFailed := mk.setupFailed
+	mkMu.Unlock()
+	out := classify(reason, res.exit, setupFailed, int64(plan.pipeline.Spec.MemHardLimit), formatSeconds(timeout))
+	code := res.exit.Code
+	run.ExitCode = &code
+	if !res.exit.FinishedAt.IsZero() {
+		run.FinishedAt = res.exit.FinishedAt.UTC()
+	}
+	cpu, ramMB, soft := calc.Peak()
+	run.PeakCPUPercent = cpu
+	run.PeakRAMBytes = int64(ramMB * (1 << 20))
+	run.SoftLimitExceeded = soft
+	o.finish(ctx, log, &run, out, &plan)
+
+	cctx, cancel := cleanup()
+	defer cancel()
+	if err := o.rt.Remove(cctx, id); err != nil {
+		log.Warn("remove container", "err", err)
+	}
+}
+
+// watch follows one container until it exits, the run's timeout passes,
+// the operator stops it, or ctx ends (detached). It returns the last log
+// line time it stored, for a later resume.
+func (o *Operator) watch(ctx context.Context, ar *activeRun, log *slog.Logger, id string, run status.Run, resumeAfter time.Time,
+	timeout time.Duration, w *logs.Writer, marker func(string) bool, calc *metrics.Calculator) (res waited, reason endReason, last time.Time, detached bool) {
+	// The pumps end on their own when the container exits; pumpCtx also
+	// stops them on every other way out, so none outlives this call.
+	pumpCtx, stopPumps := context.WithCancel(ctx)
+	defer stopPumps()
+	var pumps sync.WaitGroup
+	logsDone := make(chan struct{})
+	lastCh := make(chan time.Time, 1)
+	pumps.Add(2)
+	go func() {
+		defer pumps.Done()
+		defer close(logsDone)
+		lastCh <- o.pumpLogs(pumpCtx, log, id, resumeAfter, w, marker)
+	}()
+	go func() {
+		defer pumps.Done()
+		o.pumpStats(pumpCtx, log, id, run, calc)
+	}()
+	// The writer buffers; readers of the file (the API, a tail) should lag
+	// the live hub by half a second at most.
+	pumps.Add(1)
+	go func() {
+		defer pumps.Done()
+		t := time.NewTicker(500 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-pumpCtx.Done():
+				return
+			case <-t.C:
+				if err := w.Flush(); err != nil && !errors.Is(err, logs.ErrClosed) {
+					log.Warn("flush log", "err", err)
+				}
+			}
+		}
+	}()
+	defer func() {
+		stopPumps()
+		pumps.Wait()
+		last = <-lastCh
+	}()
+
+	waitCh := make(chan waited, 1)
+	pumps.Add(1)
+	go func() {
+		defer pumps.Done()
+		exit, err := o.rt.Wait(pumpCtx, id)
+		waitCh <- waited{exit, err}
+	}()
+
+	var timer <-chan time.Time
+	if timeout > 0 {
+		t := time.NewTimer(max(timeout-time.Since(run.StartedAt), 0))
+		defer t.Stop()
+		timer = t.C
+	}
+	select {
+	case res = <-waitCh:
+	case <-timer:
+		reason = endTimeout
+		_ = w.Write(runtime.LogLine{Time: time.Now().UTC(), Stream: logs.StreamSystem, Text: fmt.Sprintf("timeout of %s reached: stopping the container", formatSeconds(timeout))})
+		res = o.stopAndWait(ctx, log, id, waitCh)
+	case reason = <-ar.stop:
+		_ = w.Write(runtime.LogLine{Time: time.Now().UTC(), Stream: logs.StreamSystem, Text: "stop requested: stopping the container"})
+		res = o.stopAndWait(ctx, log, id, waitCh)
+	case <-ctx.Done():
+		return waited{}, endNatural, time.Time{}, true
+	}
+	if res.err != nil {
+		return res, reason, time.Time{}, false
+	}
+	// Everything the container wrote is in the log stream before it ends.
+	t := time.NewTimer(10 * time.Second)
+	defer t.Stop()
+	select {
+	case <-logsDone:
+	case <-t.C:
+		log.Warn("log stream did not end after the container exited; closing it")
+	}
+	return res, reason, time.Time{}, false
+}
+
+// waitForRuntime polls the runtime until it answers again or ctx ends.
+func (o *Operator) waitForRuntime(ctx context.Context) bool {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+			pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			err := o.rt.Ping(pctx)
+			cancel()
+			if err == nil {
+				return true
+			}
+		}
+	}
+}
+
+// stopAndWait stops the container with the grace period and waits for it.
+func (o *Operator) stopAndWait(ctx context.Context, log *slog.Logger, id string, waitCh <-chan waited) waited {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.cfg.StopGrace+cleanupTimeout)
+	defer cancel()
+	if err := o.rt.Stop(cctx, id, o.cfg.StopGrace); err != nil {
+		log.Error("stop container", "err", err)
+	}
+	select {
+	case res := <-waitCh:
+		return res
+	case <-cctx.Done():
+		return waited{err: fmt.Errorf("container did not stop: %w", cctx.Err())}
+	}
+}
+
+// finish writes the final status, bumps the counters and schedules a retry.
+func (o *Operator) finish(ctx context.Context, log *slog.Logger, run *status.Run, out outcome, plan *runPlan) {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	defer cancel()
+	run.Status = out.status
+	run.ErrorType = out.errorType
+	run.Message = out.message
+	if run.FinishedAt.IsZero() {
+		run.FinishedAt = time.Now().UTC()
+	}
+	if _, err := o.store.TransitionRun(cctx, *run, status.RunPending, status.RunRunning); err != nil {
+		log.Error("record run end", "err", err)
+	}
+	if err := o.store.IncrementCounters(cctx, run.Pipeline, out.status == status.RunSuccess); err != nil {
+		log.Error("update pipeline counters", "err", err)
+	}
+	log.Info("run finished", "status", out.status, "error_type", out.errorType, "message", out.message)
+	if plan != nil && (out.status == status.RunFailed || out.status == status.RunTimeout) {
+		o.maybeRetry(ctx, log, *run, plan.pipeline)
+	}
+}
+
+// maybeRetry schedules the next attempt after retry_delay, doubled per
+// attempt, if retry_attempts allows one. The wait is owned by the operator:
+// a shutdown drops pending retries (the run record says what happened).
+func (o *Operator) maybeRetry(ctx context.Context, log *slog.Logger, run status.Run, p repo.Pipeline) {
+	attempts := o.cfg.RetryAttempts
+	if p.Spec.RetryAttempts != nil {
+		attempts = *p.Spec.RetryAttempts
+	}
+	if run.Attempt > attempts {
+		return
+	}
+	base := o.cfg.RetryDelay
+	if p.Spec.RetryDelay != nil {
+		base = time.Duration(*p.Spec.RetryDelay) * time.Second
+	}
+	delay := retryDelay(base, run.Attempt)
+	log.Info("retry scheduled", "attempt", run.Attempt+1, "of", attempts+1, "in", delay)
+	o.runWG.Add(1)
+	go func() {
+		defer o.runWG.Done()
+		t := time.NewTimer(delay)
+		defer t.Stop()
+		poll := time.NewTicker(time.Second)
+		defer poll.Stop()
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for {
+			_, err := o.RunPipeline(ctx, RunRequest{
+				Pipeline: run.Pipeline, Parameters: paramsAny(run.Parameters), Trigger: status.TriggerRetry,
+				TriggeredBy: run.TriggeredBy, RetryOf: run.ID, Attempt: run.Attempt + 1,
+			})
+			if !errors.Is(err, ErrTooManyRuns) && !errors.Is(err, ErrRuntimeUnavailable) {
+				if err != nil {
+					log.Error("retry", "err", err)
+				}
+				return
+			}
+			// A retry waits for a free slot instead of being dropped.
+			select {
+			case <-ctx.Done():
+				return
+			case <-poll.C:
+			}
+		}
+	}()
+}
+
+func paramsAny(m map[string]string) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+func (o *Operator) timeoutFor(p repo.Pipeline) time.Duration {
+	if p.Spec.Timeout > 0 {
+		return time.Duration(p.Spec.Timeout) * time.Second
+	}
+	return o.cfg.ContainerTimeout
+}
+
+func (o *Operator) runSpec(run status.Run, plan runPlan) runtime.RunSpec {
+	cmd, wrapperEnv := runCommand(plan.pipeline.Name, plan.pipeline.HasRequirements)
+	env := map[string]string{}
+	maps.Copy(env, o.cfg.WorkerEnv)
+	maps.Copy(env, plan.env)
+	maps.Copy(env, wrapperEnv)
+	mounts := []runtime.Mount{
+		{Source: plan.revisionDir, Target: "/app", ReadOnly: true},
+		{Source: o.cfg.UVCacheDir, Target: "/root/.cache/uv"},
+	}
+	mounts = append(mounts, o.cfg.WorkerMounts...)
+	spec := plan.pipeline.Spec
+	return runtime.RunSpec{
+		RunID:    run.ID,
+		Pipeline: run.Pipeline,
+		Revision: run.Revision,
+		Kind:     "run",
+		Image:    o.cfg.WorkerImage,
+		Command:  cmd,
+		WorkDir:  filepath.Join("/app", plan.pipeline.Name),
+		Env:      env,
+		Mounts:   mounts,
+		Limits: runtime.Limits{
+			NanoCPUs:    int64(spec.CPUHardLimit * 1e9),
+			MemoryBytes: int64(spec.MemHardLimit),
+		},
+		Network: o.cfg.WorkerNetwork,
+		Log:     runtime.LogLimits{MaxSize: "10m", MaxFiles: 3},
+	}
+}
+
+// pumpLogs copies the container's output into the log writer until the
+// stream ends. Lines at or before resumeAfter are already stored (a
+// re-attach after a restart) and are skipped, so no line is lost or
+// doubled. Wrapper marker lines before the pipeline's first output are
+// consumed, not stored.
+func (o *Operator) pumpLogs(ctx context.Context, log *slog.Logger, id string, resumeAfter time.Time, w *logs.Writer, marker func(string) bool) (last time.Time) {
+	stream, err := o.rt.Logs(ctx, id, runtime.LogOptions{Since: resumeAfter, Follow: true})
+	if err != nil {
+		if ctx.Err() == nil {
+			log.Error("follow logs", "err", err)
+		}
+		return time.Time{}
+	}
+	defer stream.Close()
+	inPreamble := resumeAfter.IsZero()
+	for {
+		line, err := stream.Next()
+		if err != nil {
+			if !errors.Is(err, io.EOF) && ctx.Err() == nil {
+				log.Error("read logs", "err", err)
+			}
+			return last
+		}
+		if !resumeAfter.IsZero() && !line.Time.After(resumeAfter) {
+			continue
+		}
+		if inPreamble {
+			if line.Stream == "stdout" && marker(line.Text) {
+				continue
+			}
+			inPreamble = false
+		}
+		if err := w.Write(line); err != nil {
+			log.Error("write log", "err", err)
+			return last
+		}
+		last = line.Time
+	}
+}
+
+// pumpStats turns the container's samples into metrics points on file and
+// on the run's live hub.
+func (o *Operator) pumpStats(ctx context.Context, log *slog.Logger, id string, run status.Run, calc *metrics.Calculator) {
+	stream, err := o.rt.Stats(ctx, id)
+	if err != nil {
+		if ctx.Err() == nil && !errors.Is(err, runtime.ErrNotFound) {
+			log.Warn("follow stats", "err", err)
+		}
+		return
+	}
+	defer stream.Close()
+	mw, err := metrics.Open(run.MetricsPath, metrics.Options{Hub: o.metricHubs.Open(run.ID)})
+	if err != nil {
+		log.Error("open metrics file", "err", err)
+		return
+	}
+	defer o.metricHubs.Close(run.ID)
+	defer mw.Close()
+	for {
+		s, err := stream.Next()
+		if err != nil {
+			return
+		}
+		if err := mw.Write(calc.Add(s)); err != nil {
+			log.Error("write metrics", "err", err)
+			return
+		}
+	}
+}
