@@ -2,6 +2,7 @@ package operator
 
 import (
 	"context"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -84,7 +85,11 @@ func openRunEnv(t testing.TB, remote *gittest.Remote, data string, rt *docker.Cl
 		WorkerEnv:         map[string]string{"UV_FIND_LINKS": "/wheels"},
 		WorkerMounts:      []runtime.Mount{{Source: wheelsDir(t), Target: "/wheels", ReadOnly: true}},
 		StopGrace:         2 * time.Second,
+		Instance:          testInstance(data),
 		RetryDelay:        time.Second,
+	}
+	if os.Getenv("FASTFLOW_TEST_LOG") != "" {
+		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	if mod != nil {
 		mod(&cfg)
@@ -130,7 +135,9 @@ func (e *runEnv) start() {
 		store.Close()
 	}
 	e.t.Cleanup(e.stop)
-	e.waitFor("first sync", 30*time.Second, func() bool { return op.Snapshot() != nil })
+	// The startup sync comes after reconciliation: once it is recorded,
+	// the operator is settled and admitting runs.
+	e.waitFor("startup reconcile and sync", 30*time.Second, func() bool { return op.SyncState().Last.Outcome != "" })
 }
 
 func (e *runEnv) waitFor(what string, within time.Duration, cond func() bool) {
@@ -197,11 +204,12 @@ func (e *runEnv) logHas(r status.Run, want string) bool {
 	return false
 }
 
-// labelledContainers counts containers carrying the run label whose run
-// is one of this test's.
-func labelledContainers(t testing.TB, rt runtime.Runtime, runIDs map[string]bool) int {
+// labelledContainers counts the env's run containers, or those of the
+// given runs.
+func (e *runEnv) labelledContainers(runIDs map[string]bool) int {
+	t := e.t
 	t.Helper()
-	cs, err := rt.List(context.Background(), map[string]string{runtime.LabelKind: "run"})
+	cs, err := e.rt.List(context.Background(), e.op.ownLabels())
 	if err != nil {
 		t.Fatalf("list containers: %v", err)
 	}
@@ -216,4 +224,10 @@ func labelledContainers(t testing.TB, rt runtime.Runtime, runIDs map[string]bool
 
 func globLogs(data, runID string) ([]string, error) {
 	return filepath.Glob(filepath.Join(data, "logs", "*", runID+".log"))
+}
+
+// testInstance names the installation on data the same way in every
+// process, so a restarted operator owns what the killed one started.
+func testInstance(data string) string {
+	return "test-" + filepath.Base(filepath.Dir(data)) + "-" + filepath.Base(data)
 }

@@ -66,6 +66,9 @@ type Config struct {
 	StopGrace time.Duration
 	// Secrets resolves the secrets pipelines name; nil refuses such runs.
 	Secrets SecretSource
+	// Instance identifies this installation on a shared container host; it
+	// labels every container and scopes reconciliation (required).
+	Instance string
 
 	Logger *slog.Logger
 }
@@ -78,6 +81,9 @@ func (c *Config) Validate() error {
 	}
 	if c.WorkerImage == "" {
 		errs = append(errs, errors.New("operator: WORKER_BASE_IMAGE is required"))
+	}
+	if c.Instance == "" {
+		errs = append(errs, errors.New("operator: an instance name is required"))
 	}
 	if c.LogsDir == "" || c.UVCacheDir == "" {
 		errs = append(errs, errors.New("operator: LOGS_DIR and UV_CACHE_DIR are required"))

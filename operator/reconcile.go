@@ -26,7 +26,7 @@ import (
 // down says nothing about whether the runs are still going.
 func (o *Operator) reconcile(ctx context.Context) {
 	start := time.Now()
-	containers, err := o.rt.List(ctx, map[string]string{runtime.LabelKind: "run"})
+	containers, err := o.rt.List(ctx, o.ownLabels())
 	if err != nil {
 		o.log.Error("reconcile: list containers; runs keep their recorded status until the next start", "err", err)
 		return
@@ -119,4 +119,9 @@ func (o *Operator) pipelineAt(ctx context.Context, run status.Run) repo.Pipeline
 	}
 	o.log.Warn("reconcile: the run's revision is gone; supervising it without its pipeline.json", "run", run.ID, "revision", shortSHA(run.Revision))
 	return repo.Pipeline{Name: run.Pipeline}
+}
+
+// ownLabels select the run containers of this installation.
+func (o *Operator) ownLabels() map[string]string {
+	return map[string]string{runtime.LabelKind: "run", runtime.LabelInstance: o.cfg.Instance}
 }

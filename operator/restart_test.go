@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/fastflow-dev/fastflow/repo/gittest"
+	"github.com/fastflow-dev/fastflow/runtime"
 	"github.com/fastflow-dev/fastflow/status"
 )
 
@@ -46,48 +47,10 @@ func TestRunSurvivesOperatorKill(t *testing.T) {
 	remote.Commit("counter", counterPipeline)
 	data := t.TempDir()
 
-	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperOperatorProcess$", "-test.timeout=5m")
-	cmd.Env = append(os.Environ(), "FASTFLOW_HELPER_DATA="+data, "FASTFLOW_HELPER_REMOTE="+remote.Dir)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	var runID string
-	sc := bufio.NewScanner(out)
-	for sc.Scan() {
-		if id, ok := strings.CutPrefix(sc.Text(), "RUN "); ok {
-			runID = id
-			break
-		}
-	}
-	if runID == "" {
-		t.Fatal("helper operator did not start a run")
-	}
+	cmd, runID := startHelperOperator(t, remote, data)
 
 	// Kill the operator mid-run: some lines are stored, more are coming.
-	logPath := ""
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		if time.Now().After(deadline) {
-			t.Fatal("run never got going in the helper operator")
-		}
-		if logPath == "" {
-			logPath = findLog(data, runID)
-		}
-		if logPath != "" && countLines(logPath) >= 5 {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	_ = cmd.Wait()
+	logPath := killWhenLogged(t, cmd, data, runID, 5)
 	killedAt := countLines(logPath)
 	t.Logf("operator killed with %d lines stored", killedAt)
 
@@ -123,4 +86,97 @@ func countLines(path string) int {
 		return 0
 	}
 	return strings.Count(string(b), "\n")
+}
+
+// startHelperOperator runs TestHelperOperatorProcess as a separate operator
+// process on data and returns it with the ID of the run it started.
+func startHelperOperator(t *testing.T, remote *gittest.Remote, data string) (*exec.Cmd, string) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperOperatorProcess$", "-test.timeout=5m")
+	cmd.Env = append(os.Environ(), "FASTFLOW_HELPER_DATA="+data, "FASTFLOW_HELPER_REMOTE="+remote.Dir)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		if id, ok := strings.CutPrefix(sc.Text(), "RUN "); ok {
+			return cmd, id
+		}
+	}
+	t.Fatal("helper operator did not start a run")
+	return nil, ""
+}
+
+// killWhenLogged SIGKILLs the helper operator once its run stored n lines,
+// and returns the run's log path.
+func killWhenLogged(t *testing.T, cmd *exec.Cmd, data, runID string, n int) string {
+	t.Helper()
+	logPath := ""
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if time.Now().After(deadline) {
+			t.Fatal("run never got going in the helper operator")
+		}
+		if logPath == "" {
+			logPath = findLog(data, runID)
+		}
+		if logPath != "" && countLines(logPath) >= n {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	return logPath
+}
+
+// TestReconcileFinalizesExitedAndRemovesOrphans: the run ends while no
+// operator watches, and a labelled container nobody owns is around. The
+// next start records the run's outcome with its whole log and removes the
+// stray container.
+func TestReconcileFinalizesExitedAndRemovesOrphans(t *testing.T) {
+	rt := requireWorkerImage(t)
+	remote := gittest.New(t)
+	remote.Commit("counter", counterPipeline)
+	data := t.TempDir()
+	cmd, runID := startHelperOperator(t, remote, data)
+	killWhenLogged(t, cmd, data, runID, 3)
+	instance := testInstance(data)
+	ctx := context.Background()
+
+	cs, err := rt.List(ctx, map[string]string{runtime.LabelRunID: runID})
+	if err != nil || len(cs) != 1 {
+		t.Fatalf("run container: %v, %v", cs, err)
+	}
+	if _, err := rt.Wait(ctx, cs[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	orphan, err := rt.Start(ctx, runtime.RunSpec{
+		RunID: "orphan-" + runID, Pipeline: "counter", Revision: "none", Kind: "run", Image: workerImage,
+		Command: []string{"sleep", "300"}, Network: "none", Labels: map[string]string{runtime.LabelInstance: instance},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rt.Remove(context.Background(), orphan) })
+
+	env := openRunEnv(t, remote, data, nil, nil)
+	r := env.waitFinal(runID, 30*time.Second)
+	if r.Status != status.RunSuccess || len(env.logText(r)) != counterLines {
+		t.Errorf("exited run finalized as %s (%s) with %d lines, want SUCCESS with %d", r.Status, r.Message, len(env.logText(r)), counterLines)
+	}
+	if left, err := rt.List(ctx, map[string]string{runtime.LabelRunID: "orphan-" + runID}); err != nil || len(left) != 0 {
+		t.Errorf("orphan container still there: %v, %v", left, err)
+	}
+	if left, err := rt.List(ctx, map[string]string{runtime.LabelRunID: runID}); err != nil || len(left) != 0 {
+		t.Errorf("finalized run's container not removed: %v, %v", left, err)
+	}
 }

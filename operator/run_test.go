@@ -286,10 +286,10 @@ func TestAdmissionIsExact(t *testing.T) {
 	ids.Range(func(k, _ any) bool { mine[k.(string)] = true; return true })
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
-		if n := labelledContainers(t, env.rt, nil); n > 5 {
+		if n := env.labelledContainers(nil); n > 5 {
 			t.Fatalf("%d run containers alive, limit 5", n)
 		}
-		if labelledContainers(t, env.rt, mine) == 5 {
+		if env.labelledContainers(mine) == 5 {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -311,7 +311,7 @@ func TestAdmissionIsExact(t *testing.T) {
 			t.Errorf("run %s ended %s", id, r.Status)
 		}
 	}
-	if n := labelledContainers(t, env.rt, mine); n != 0 {
+	if n := env.labelledContainers(mine); n != 0 {
 		t.Errorf("%d containers left after the runs ended", n)
 	}
 }
@@ -337,7 +337,7 @@ func TestShutdownStopInterrupts(t *testing.T) {
 	if got.Status != status.RunInterrupted {
 		t.Errorf("run after shutdown with policy stop = %s (%s), want INTERRUPTED", got.Status, got.Message)
 	}
-	if n := labelledContainers(t, env.rt, map[string]bool{r.ID: true}); n != 0 {
+	if n := env.labelledContainers(map[string]bool{r.ID: true}); n != 0 {
 		t.Errorf("%d containers left", n)
 	}
 }

@@ -398,6 +398,7 @@ func (o *Operator) runSpec(run status.Run, plan runPlan) runtime.RunSpec {
 		WorkDir:  filepath.Join("/app", plan.pipeline.Name),
 		Env:      env,
 		Mounts:   mounts,
+		Labels:   map[string]string{runtime.LabelInstance: o.cfg.Instance},
 		Limits: runtime.Limits{
 			NanoCPUs:    int64(spec.CPUHardLimit * 1e9),
 			MemoryBytes: int64(spec.MemHardLimit),

@@ -14,6 +14,10 @@ const (
 	LabelRevision = "fastflow-revision"
 	// LabelKind tells run containers from pre-heat containers ("run", "preheat").
 	LabelKind = "fastflow-kind"
+	// LabelInstance names the Fast-Flow installation that owns a container,
+	// so two installations sharing one Docker host (staging and production,
+	// a test suite and a demo) never reconcile away each other's runs.
+	LabelInstance = "fastflow-instance"
 )
 
 var (

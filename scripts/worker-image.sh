@@ -342,7 +342,7 @@ bootstrap_debootstrap() { # bootstrap_debootstrap OUT.tar
 
 t_bootstrap=$(now_ms)
 if [[ $rebootstrap == true || ! -s $base_tar ]]; then
-	say "bootstrapping Debian $codename/$arch with $tool (${packages[*]}) from: $(awk '{printf "%s%s %s", sep, ($2 ~ /^\[/ ? $3 : $2), ($2 ~ /^\[/ ? $4 : $3); sep = ", "}' "$sources")"
+	say "bootstrapping Debian $codename/$arch with $tool (${packages[*]}) from: $(awk '{sub(/\[[^]]*\] /, ""); printf "%s%s %s", sep, $2, $3; sep = ", "}' "$sources")"
 	"bootstrap_$tool" "$tmp/rootfs.tar" || die "$tool failed"
 	mv "$tmp/rootfs.tar" "$base_tar"
 	# Older root filesystems of this cache are not used any more.

@@ -32,7 +32,7 @@ func newIdleOperator(t *testing.T) *operator.Operator {
 	if err != nil {
 		t.Fatal(err)
 	}
-	op, err := operator.New(operator.Config{WorkerImage: "unused", LogsDir: filepath.Join(data, "logs"), UVCacheDir: filepath.Join(data, "uv")}, syncer, store, rt)
+	op, err := operator.New(operator.Config{WorkerImage: "unused", Instance: "health-test", LogsDir: filepath.Join(data, "logs"), UVCacheDir: filepath.Join(data, "uv")}, syncer, store, rt)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -201,7 +203,14 @@ func operatorConfig(cfg config, log *slog.Logger) (operator.Config, error) {
 	if err != nil {
 		return operator.Config{}, err
 	}
+	dataDir, err := abs(cfg.DataDir)
+	if err != nil {
+		return operator.Config{}, err
+	}
+	// One installation is one DATA_DIR: its database and revisions.
+	sum := sha256.Sum256([]byte(dataDir))
 	oc := operator.Config{
+		Instance:          hex.EncodeToString(sum[:6]),
 		SyncInterval:      cfg.AutoSyncInterval,
 		WorkerImage:       cfg.WorkerImage,
 		LogsDir:           logsDir,

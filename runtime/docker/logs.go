@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -28,6 +30,10 @@ const (
 	// json-file driver stores at most 16 KiB per entry, so a bigger frame
 	// means the stream is corrupt.
 	maxFrameBytes = 1 << 20
+	// maxHeldBytes bounds the lines held back behind an unfinished line of
+	// the other stream; past it they are released out of time order
+	// rather than buffered without limit.
+	maxHeldBytes = 4 << 20
 )
 
 // The stream numbers of Docker's multiplexed framing.
@@ -42,10 +48,15 @@ const (
 // The lines come out in the order the daemon delivers its single multiplexed
 // stream, stdout and stderr interleaved, which for the json-file driver is
 // the order it stored them in: the stream is demultiplexed in place rather
-// than split into two pipes, which would lose that order. A line written in
-// fragments (Docker splits lines over 16 KiB) is joined again and carries the
-// time of its first fragment, so resuming with Since set to a stored line's
-// time never starts inside it.
+// than split into two pipes, which would lose that order.
+//
+// A line Docker stored in fragments (it splits lines over 16 KiB) is joined
+// again; every fragment carries the time of the line's first, and the other
+// stream's lines may be stored between them. Lines of the other stream are
+// therefore held back while a line is unfinished, until they are no older
+// than it, so times never go backwards and resuming with Since set to the
+// last stored line's time loses nothing. A line longer than MaxLineBytes is
+// split, each piece with the line's time.
 func (c *Client) Logs(ctx context.Context, id string, opts runtime.LogOptions) (runtime.LogStream, error) {
 	req := container.LogsOptions{ShowStdout: true, ShowStderr: true, Timestamps: true, Follow: opts.Follow}
 	if !opts.Since.IsZero() {
@@ -54,17 +65,35 @@ func (c *Client) Logs(ctx context.Context, id string, opts runtime.LogOptions) (
 		req.Since = fmt.Sprintf("%d.%09d", opts.Since.Unix(), opts.Since.Nanosecond())
 	}
 	sctx, cancel := context.WithCancel(ctx)
-	var body io.ReadCloser
-	err := c.do(sctx, "logs", id, func(ctx context.Context) error {
-		var err error
-		body, err = c.api.ContainerLogs(ctx, id, req)
-		return err
-	})
+	open := func(req container.LogsOptions) (io.ReadCloser, error) {
+		var body io.ReadCloser
+		err := c.do(sctx, "logs", id, func(ctx context.Context) error {
+			var err error
+			body, err = c.api.ContainerLogs(ctx, id, req)
+			return err
+		})
+		return body, err
+	}
+	body, err := open(req)
 	if err != nil {
 		cancel()
 		return nil, err
 	}
-	return newLogStream(ctx, body, cancel, func(err error) error { return c.classify("logs", id, err) }), nil
+	s := newLogStream(ctx, body, cancel, func(err error) error { return c.classify("logs", id, err) })
+	s.since = opts.Since
+	if opts.Follow {
+		// dockerd 20.10 ends a followed stream without the last line
+		// when that line has no newline; the unfollowed read has it.
+		s.reopen = func(since time.Time) (io.ReadCloser, error) {
+			tail := req
+			tail.Follow = false
+			if !since.IsZero() {
+				tail.Since = fmt.Sprintf("%d.%09d", since.Unix(), since.Nanosecond())
+			}
+			return open(tail)
+		}
+	}
+	return s, nil
 }
 
 // logStream demultiplexes Docker's log framing into lines. Next is called by
@@ -76,9 +105,23 @@ type logStream struct {
 	cancel   context.CancelFunc
 	classify func(error) error
 
+	// reopen, while following, reads the stored log from a time on without
+	// following, to pick up what the followed stream missed at its end.
+	reopen func(since time.Time) (io.ReadCloser, error)
+	since  time.Time // the caller's Since
+	// last is the time of the newest line handed out, lastSeen those
+	// handed out at that time; skip and skipTime drop them again when the
+	// re-read repeats them.
+	last     time.Time
+	lastSeen map[lineKey]int
+	skip     map[lineKey]int
+	skipTime time.Time
+
 	hdr     [8]byte
 	frame   []byte
 	pending [3]fragment // by frame stream number: stdout, stderr
+	held    []runtime.LogLine // complete, waiting for an older unfinished line
+	heldLen int
 	ready   []runtime.LogLine
 	next    int
 	err     error
@@ -88,6 +131,8 @@ type logStream struct {
 	closed    bool
 }
 
+type lineKey struct{ stream, text string }
+
 // fragment is the unfinished line of one stream.
 type fragment struct {
 	open bool
@@ -96,7 +141,10 @@ type fragment struct {
 }
 
 func newLogStream(ctx context.Context, body io.ReadCloser, cancel context.CancelFunc, classify func(error) error) *logStream {
-	return &logStream{ctx: ctx, body: body, r: bufio.NewReaderSize(body, 32<<10), cancel: cancel, classify: classify}
+	return &logStream{
+		ctx: ctx, body: body, r: bufio.NewReaderSize(body, 32<<10), cancel: cancel, classify: classify,
+		lastSeen: make(map[lineKey]int),
+	}
 }
 
 // Next returns the next line, io.EOF once the output has ended, the
@@ -107,7 +155,11 @@ func (s *logStream) Next() (runtime.LogLine, error) {
 			return runtime.LogLine{}, s.err
 		}
 		s.ready, s.next = s.ready[:0], 0
-		if err := s.readFrame(); err != nil {
+		err := s.readFrame()
+		if errors.Is(err, io.EOF) && s.reopen != nil && !s.isClosed() && s.ctx.Err() == nil {
+			err = s.tail()
+		}
+		if err != nil {
 			s.err = s.failure(err)
 		}
 	}
@@ -116,14 +168,61 @@ func (s *logStream) Next() (runtime.LogLine, error) {
 	return line, nil
 }
 
+// tail switches, at the end of a followed stream, to an unfollowed read of
+// the stored log from the newest line handed out, dropping what was already
+// handed out at that time.
+func (s *logStream) tail() error {
+	reopen := s.reopen
+	s.reopen = nil
+	s.release(true)
+	since := s.last
+	if since.IsZero() {
+		since = s.since
+	}
+	// An unfinished line from since on comes again, whole, in the re-read;
+	// an older one would not, so it is handed out as it is.
+	for _, st := range []byte{frameStdout, frameStderr} {
+		if f := &s.pending[st]; f.open {
+			if f.time.Before(since) {
+				s.emit(st, f)
+			} else {
+				f.open, f.buf = false, f.buf[:0]
+			}
+		}
+	}
+	s.release(true)
+	body, err := reopen(since)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		_ = body.Close()
+		return ErrStreamClosed
+	}
+	old := s.body
+	s.body = body
+	s.mu.Unlock()
+	_ = old.Close()
+	s.r.Reset(body)
+	if len(s.lastSeen) > 0 {
+		s.skip, s.skipTime = maps.Clone(s.lastSeen), s.last
+	}
+	return nil
+}
+
+func (s *logStream) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
 // failure turns a read error into what Next reports. A clean end of the
 // stream first releases the lines still unfinished.
 func (s *logStream) failure(err error) error {
-	s.mu.Lock()
-	closed := s.closed
-	s.mu.Unlock()
 	switch {
-	case closed:
+	case s.isClosed() || errors.Is(err, ErrStreamClosed):
 		return ErrStreamClosed
 	case s.ctx.Err() != nil:
 		return fmt.Errorf("docker logs: %w", s.ctx.Err())
@@ -169,6 +268,7 @@ func (s *logStream) readFrame() error {
 		ts = s.pending[stream].time
 	}
 	s.add(stream, ts, text)
+	s.release(false)
 	return nil
 }
 
@@ -214,23 +314,67 @@ func (s *logStream) emit(stream byte, f *fragment) {
 	if stream == frameStderr {
 		name = "stderr"
 	}
-	s.ready = append(s.ready, runtime.LogLine{Time: f.time, Stream: name, Text: string(f.buf)})
+	l := runtime.LogLine{Time: f.time, Stream: name, Text: string(f.buf)}
 	f.open, f.buf = false, f.buf[:0]
+	// Insert in time order; equal times keep their arrival order.
+	i := len(s.held)
+	for i > 0 && l.Time.Before(s.held[i-1].Time) {
+		i--
+	}
+	s.held = slices.Insert(s.held, i, l)
+	s.heldLen += len(l.Text)
+}
+
+// release moves the held lines that no unfinished line precedes to ready:
+// all of them when all is set, nothing is unfinished, or too much is held.
+func (s *logStream) release(all bool) {
+	n := len(s.held)
+	if !all && s.heldLen <= maxHeldBytes {
+		for _, f := range s.pending[frameStdout:] {
+			if !f.open {
+				continue
+			}
+			i := 0
+			for i < n && !f.time.Before(s.held[i].Time) {
+				i++
+			}
+			n = min(n, i)
+		}
+	}
+	for _, l := range s.held[:n] {
+		s.heldLen -= len(l.Text)
+		s.handOut(l)
+	}
+	s.held = slices.Delete(s.held, 0, n)
+}
+
+// handOut makes l ready unless the tail re-read repeats it.
+func (s *logStream) handOut(l runtime.LogLine) {
+	k := lineKey{l.Stream, l.Text}
+	if s.skip[k] > 0 && l.Time.Equal(s.skipTime) {
+		s.skip[k]--
+		return
+	}
+	s.ready = append(s.ready, l)
+	switch {
+	case l.Time.After(s.last):
+		s.last = l.Time
+		clear(s.lastSeen)
+		s.lastSeen[k] = 1
+	case l.Time.Equal(s.last):
+		s.lastSeen[k]++
+	}
 }
 
 // flush emits the unfinished lines at the end of the output (a last line
-// without a newline), the older first.
+// without a newline) and everything held.
 func (s *logStream) flush() {
-	out, errf := &s.pending[frameStdout], &s.pending[frameStderr]
-	first, second := byte(frameStdout), byte(frameStderr)
-	if errf.open && (!out.open || errf.time.Before(out.time)) {
-		first, second = second, first
-	}
-	for _, st := range []byte{first, second} {
+	for _, st := range []byte{frameStdout, frameStderr} {
 		if f := &s.pending[st]; f.open {
 			s.emit(st, f)
 		}
 	}
+	s.release(true)
 }
 
 // Close ends the stream and releases its connection. It is safe to call
@@ -241,9 +385,10 @@ func (s *logStream) Close() error {
 	s.closeOnce.Do(func() {
 		s.mu.Lock()
 		s.closed = true
+		body := s.body
 		s.mu.Unlock()
 		s.cancel()
-		err = s.body.Close()
+		err = body.Close()
 	})
 	if err != nil {
 		return fmt.Errorf("close docker logs: %w", err)

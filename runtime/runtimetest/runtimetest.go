@@ -40,6 +40,9 @@ type Config struct {
 // the suite expects to end by itself; the slowest command runs about 3 s.
 const opTimeout = 60 * time.Second
 
+// kind is the LabelKind of the suite's containers.
+const kind = "conformance"
+
 // memLimit is the memory limit of the limited containers: low enough for a
 // busybox allocation to cross it in a fraction of a second, well above the
 // daemon's minimum.
@@ -118,7 +121,10 @@ func (s *suite) spec(t *testing.T, script string) runtime.RunSpec {
 		RunID:    "conf-" + randomID(),
 		Pipeline: "conformance",
 		Revision: "rev-" + strings.ToLower(strings.NewReplacer("/", "-", " ", "-").Replace(t.Name())),
-		Kind:     "run",
+		// Not "run": an operator reconciling the same daemon (its own
+		// tests, say) reaps unknown "run" containers, and must not take
+		// the suite's.
+		Kind:     kind,
 		Image:    s.cfg.Image,
 		Command:  []string{"sh", "-c", script},
 		Labels:   labels,
@@ -289,8 +295,8 @@ echo "millicpus=$((q * 1000 / p))"
 		t.Fatalf("List by run ID found %d containers, want 1", len(found))
 	}
 	c := found[0]
-	if c.ID != id || c.RunID != spec.RunID || c.Pipeline != "conformance" || c.Revision != spec.Revision || c.Kind != "run" {
-		t.Errorf("List = %+v, want ID %s, run %s, pipeline conformance, revision %s, kind run", c, id, spec.RunID, spec.Revision)
+	if c.ID != id || c.RunID != spec.RunID || c.Pipeline != "conformance" || c.Revision != spec.Revision || c.Kind != kind {
+		t.Errorf("List = %+v, want ID %s, run %s, pipeline conformance, revision %s, kind %s", c, id, spec.RunID, spec.Revision, kind)
 	}
 	if c.Labels["fastflow-test-custom"] != "yes" || c.Labels[runtime.LabelPipeline] != "conformance" {
 		t.Errorf("labels = %v, want the spec's custom label and the runtime's pipeline label", c.Labels)
@@ -602,7 +608,7 @@ func (s *suite) testReattach(t *testing.T) {
 			_ = first.Close()
 		}
 	})
-	spec := s.spec(t, `echo one; echo err one >&2; sleep 1.5; echo two; exit 5`)
+	spec := s.spec(t, `echo one; sleep 0.05; echo err one >&2; sleep 1.5; echo two; exit 5`)
 	id := s.start(t, first, spec)
 	ls, err := first.Logs(ctxFor(t), id, runtime.LogOptions{Follow: true})
 	if err != nil {
