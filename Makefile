@@ -18,7 +18,7 @@ STATICCHECK := $(TOOLS)/staticcheck-$(STATICCHECK_VERSION)
 GO_FILES = $(shell find . -name '*.go' -not -path './.git/*' -not -path './.demo/*' \
 	-not -path './bin/*' -not -path '*/testdata/*')
 
-.PHONY: help build test fmt-check vet lint bench demo clean
+.PHONY: help build test fmt-check vet lint bench demo clean worker-image
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -26,8 +26,12 @@ help: ## list the targets
 build: ## build bin/fastflow
 	$(GO) build -o bin/fastflow ./cmd/fastflow
 
-test: ## start PostgreSQL and Docker if missing, then gofmt, go vet and go test -race
+worker-image: ## build the local worker image fastflow-worker:local (only when missing or its recipe changed)
+	bash scripts/worker-image.sh
+
+test: ## start PostgreSQL and Docker and build the worker image if missing, then gofmt, go vet and go test -race
 	bash scripts/test-env.sh
+	bash scripts/worker-image.sh
 	$(MAKE) --no-print-directory fmt-check vet
 	$(GO) test -race -count=1 -timeout 20m ./...
 
@@ -53,7 +57,9 @@ $(STATICCHECK):
 bench: ## run the benchmarks and print their figures (needs neither Docker nor PostgreSQL)
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./...
 
-demo: build ## serve the example pipelines from a local git repository in .demo/
+demo: build ## serve the example pipelines from a local git repository in .demo/ and run them
+	FASTFLOW_TEST_ENV_SKIP=postgres bash scripts/test-env.sh
+	bash scripts/worker-image.sh
 	bash scripts/demo.sh
 
 clean: ## remove the binary, the lint tools and the demo's state

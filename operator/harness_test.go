@@ -135,9 +135,11 @@ func (e *runEnv) start() {
 		store.Close()
 	}
 	e.t.Cleanup(e.stop)
-	// The startup sync comes after reconciliation: once it is recorded,
-	// the operator is settled and admitting runs.
-	e.waitFor("startup reconcile and sync", 30*time.Second, func() bool { return op.SyncState().Last.Outcome != "" })
+	select {
+	case <-op.Ready():
+	case <-time.After(30 * time.Second):
+		e.t.Fatal("operator not ready after 30 s")
+	}
 }
 
 func (e *runEnv) waitFor(what string, within time.Duration, cond func() bool) {

@@ -138,6 +138,8 @@ type Operator struct {
 	// sync runs lands here and causes exactly one follow-up sync, however
 	// many requests arrive meanwhile.
 	kick chan struct{}
+	// ready is closed once startup reconciliation and the first sync are done.
+	ready chan struct{}
 
 	mu             sync.Mutex
 	pendingTrigger string
@@ -167,9 +169,13 @@ func New(cfg Config, syncer *repo.Syncer, store status.Store, rt runtime.Runtime
 	return &Operator{
 		cfg: cfg, log: cfg.Logger, syncer: syncer, store: store, rt: rt, secrets: cfg.Secrets,
 		logHubs: logs.NewHubs[logs.Line](2000), metricHubs: logs.NewHubs[metrics.Point](600),
-		kick: make(chan struct{}, 1), active: map[string]*activeRun{},
+		kick: make(chan struct{}, 1), ready: make(chan struct{}), active: map[string]*activeRun{},
 	}, nil
 }
+
+// Ready is closed once the operator has reconciled the runs of the last
+// process and finished its first sync: from then on it admits runs.
+func (o *Operator) Ready() <-chan struct{} { return o.ready }
 
 // LogHubs gives the API the live log of active runs.
 func (o *Operator) LogHubs() *logs.Hubs[logs.Line] { return o.logHubs }
@@ -214,6 +220,7 @@ func (o *Operator) Run(ctx context.Context) error {
 	o.runMu.Unlock()
 
 	o.syncOnce(ctx, TriggerStartup)
+	close(o.ready)
 
 	var tick <-chan time.Time
 	if o.cfg.SyncInterval > 0 {

@@ -112,6 +112,9 @@ func (o *Operator) RunPipeline(ctx context.Context, req RunRequest) (status.Run,
 		o.release(ar.id)
 		return status.Run{}, err
 	}
+	// Open the live log before returning, so a caller that follows the run
+	// right away never misses its first lines.
+	o.logHubs.Open(run.ID)
 	plan := runPlan{run: run, pipeline: p, revisionDir: snap.Dir, env: env, secrets: slices.Collect(maps.Values(secrets))}
 	o.startSupervisor(ar, plan)
 	return run, nil

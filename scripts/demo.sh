@@ -59,6 +59,30 @@ export DATA_DIR=.demo/data
 export LOGS_DIR=.demo/logs
 export AUTO_SYNC_INTERVAL=30s
 export LISTEN_ADDR=$listen
+# The local worker image (make worker-image) stands in for the real uv image
+# where no registry can be reached; its uv installs from bundled wheels.
+export WORKER_BASE_IMAGE=${WORKER_BASE_IMAGE:-fastflow-worker:local}
+export WORKER_NETWORK=${WORKER_NETWORK:-none}
+export LOG_LEVEL=${LOG_LEVEL:-info}
+
+# Run every example once, the way the operator runs them, so their outcomes
+# (success, a traceback, an out-of-memory kill) show here.
+echo "demo: running each example pipeline once in $WORKER_BASE_IMAGE"
+outcomes=()
+for dir in "$repo"/*/; do
+	name=$(basename "$dir")
+	[[ -f $dir/main.py ]] || continue
+	args=()
+	[[ $name == parameters ]] && args=(--param DATE="$(date -u +%F)")
+	echo "---- $name"
+	set +e
+	LOG_LEVEL=warn "$bin" try "$name" "${args[@]}"
+	code=$?
+	set -e
+	outcomes+=("$(printf '%-20s exit %s' "$name" "$code")")
+done
+echo "---- outcomes"
+printf '  %s\n' "${outcomes[@]}"
 
 cat <<MSG
 demo: $count pipelines from examples/pipelines at $(git_ rev-parse --short HEAD), branch main

@@ -23,6 +23,10 @@ Usage:
   fastflow serve              run the operator, web UI, API and webhook receiver
   fastflow validate [DIR]     check a pipelines repository offline (default: .)
                               --json prints the machine-readable result
+  fastflow try NAME [--param K=V]... [--env K=V]...
+                              run one pipeline of GIT_REPO_URL once in the worker
+                              image, as the operator would; print its log, exit
+                              with its exit code (state in a temporary directory)
   fastflow migrate            apply database migrations and exit
   fastflow version            print the version
 
@@ -43,6 +47,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, environ [
 		err = serve(ctx, rest, stderr, environ)
 	case "validate":
 		err = validate(rest, stdout, stderr)
+	case "try":
+		err = try(ctx, rest, stdout, stderr, environ)
 	case "migrate":
 		err = migrate(ctx, rest, stderr, environ)
 	case "version", "--version":

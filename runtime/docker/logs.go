@@ -119,7 +119,7 @@ type logStream struct {
 
 	hdr     [8]byte
 	frame   []byte
-	pending [3]fragment // by frame stream number: stdout, stderr
+	pending [3]fragment       // by frame stream number: stdout, stderr
 	held    []runtime.LogLine // complete, waiting for an older unfinished line
 	heldLen int
 	ready   []runtime.LogLine

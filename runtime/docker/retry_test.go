@@ -21,7 +21,8 @@ type scriptedDaemon struct {
 	mu     sync.Mutex
 	script map[string][]int
 	calls  map[string]int
-	// onCreate, when set, records that a create reached the daemon.
+	// created records that a create reached the daemon: the next one
+	// conflicts with its container.
 	created bool
 }
 
@@ -74,6 +75,9 @@ func (d *scriptedDaemon) handler(runID string) http.Handler {
 	}
 	mux.HandleFunc("POST /v1.41/containers/{id}/stop", func(w http.ResponseWriter, _ *http.Request) { answer("stop", w, nil) })
 	mux.HandleFunc("DELETE /v1.41/containers/{id}", func(w http.ResponseWriter, _ *http.Request) { answer("remove", w, nil) })
+	mux.HandleFunc("POST /v1.41/containers/{id}/wait", func(w http.ResponseWriter, _ *http.Request) {
+		answer("wait", w, map[string]any{"StatusCode": 3})
+	})
 	mux.HandleFunc("POST /v1.41/containers/{id}/start", func(w http.ResponseWriter, _ *http.Request) { answer("start", w, nil) })
 	mux.HandleFunc("GET /v1.41/containers/json", func(w http.ResponseWriter, _ *http.Request) {
 		answer("list", w, []map[string]any{{"Id": "c1", "State": "running", "Labels": map[string]string{runtime.LabelRunID: runID}}})
@@ -81,7 +85,7 @@ func (d *scriptedDaemon) handler(runID string) http.Handler {
 	mux.HandleFunc("GET /v1.41/containers/{id}/json", func(w http.ResponseWriter, _ *http.Request) {
 		answer("inspect", w, map[string]any{
 			"Id": "c1", "Name": "/fastflow-" + runID,
-			"State":  map[string]any{"Status": "running", "Running": true},
+			"State":  map[string]any{"Status": "exited", "ExitCode": 3, "FinishedAt": "2026-11-27T08:00:00.5Z"},
 			"Config": map[string]any{"Labels": map[string]string{runtime.LabelRunID: runID}},
 		})
 	})
@@ -138,10 +142,22 @@ func TestTransientErrorsAreRetried(t *testing.T) {
 			route:  "remove", wantCalls: 4, wantAnErr: true,
 		},
 		{
+			name:   "wait after a dropped connection",
+			script: map[string][]int{"wait": {0, 200}},
+			call: func(ctx context.Context, c *docker.Client) error {
+				st, err := c.Wait(ctx, "c1")
+				if err == nil && (st.Code != 3 || !st.FinishedAt.Equal(time.Date(2026, 11, 27, 8, 0, 0, 5e8, time.UTC))) {
+					return errors.New("wrong exit status")
+				}
+				return err
+			},
+			route: "wait", wantCalls: 2,
+		},
+		{
 			name:   "not found is not retried",
 			script: map[string][]int{"inspect": {404}},
-			call:   func(ctx context.Context, c *docker.Client) error { _, err := c.List(ctx, nil); return err },
-			route:  "list", wantCalls: 1,
+			call:   func(ctx context.Context, c *docker.Client) error { _, err := c.Wait(ctx, "c1"); return err },
+			route:  "inspect", wantCalls: 1, wantErr: runtime.ErrNotFound,
 		},
 		{
 			name:   "a client error is not retried",

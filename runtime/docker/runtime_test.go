@@ -294,15 +294,18 @@ func TestDaemonDown(t *testing.T) {
 		{"Ping", func() error { return c.Ping(ctx) }},
 	}
 	for _, tt := range calls {
-		begin := time.Now()
-		err := tt.call()
-		if !errors.Is(err, runtime.ErrUnavailable) || !errors.Is(err, docker.ErrDaemonUnreachable) {
-			t.Errorf("%s = %v, want ErrUnavailable and ErrDaemonUnreachable", tt.name, err)
-		}
-		// Retried with backoff, but a dead daemon is reported within a second or so.
-		if took := time.Since(begin); took > 3*time.Second {
-			t.Errorf("%s took %v", tt.name, took)
-		}
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			begin := time.Now()
+			err := tt.call()
+			if !errors.Is(err, runtime.ErrUnavailable) || !errors.Is(err, docker.ErrDaemonUnreachable) {
+				t.Errorf("%s = %v, want ErrUnavailable and ErrDaemonUnreachable", tt.name, err)
+			}
+			// Retried with backoff, but a dead daemon is reported within a second or so.
+			if took := time.Since(begin); took > 3*time.Second {
+				t.Errorf("%s took %v", tt.name, took)
+			}
+		})
 	}
 }
 

@@ -257,7 +257,7 @@ func (c *Client) ensureImage(ctx context.Context, ref string, createErr error) e
 	c.log.Info("pulling missing image", "image", ref)
 	body, err := c.api.ImagePull(ctx, ref, image.PullOptions{})
 	if err != nil {
-		return fmt.Errorf("%w: pull %s: %w", runtime.ErrImage, ref, c.classify("pull", ref, err))
+		return fmt.Errorf("%w: %w", runtime.ErrImage, c.classify("pull", ref, err))
 	}
 	defer body.Close()
 	// The pull goes on only while its progress stream is read; its errors
@@ -274,7 +274,7 @@ func (c *Client) ensureImage(ctx context.Context, ref string, createErr error) e
 			if errors.Is(err, io.EOF) {
 				return nil
 			}
-			return fmt.Errorf("%w: pull %s: %w", runtime.ErrImage, ref, c.classify("pull", ref, err))
+			return fmt.Errorf("%w: %w", runtime.ErrImage, c.classify("pull", ref, err))
 		}
 		if msg.ErrorDetail != nil && msg.ErrorDetail.Message != "" {
 			msg.Error = msg.ErrorDetail.Message

@@ -124,11 +124,11 @@ func (s *suite) spec(t *testing.T, script string) runtime.RunSpec {
 		// Not "run": an operator reconciling the same daemon (its own
 		// tests, say) reaps unknown "run" containers, and must not take
 		// the suite's.
-		Kind:     kind,
-		Image:    s.cfg.Image,
-		Command:  []string{"sh", "-c", script},
-		Labels:   labels,
-		Network:  s.cfg.Network,
+		Kind:    kind,
+		Image:   s.cfg.Image,
+		Command: []string{"sh", "-c", script},
+		Labels:  labels,
+		Network: s.cfg.Network,
 	}
 }
 
