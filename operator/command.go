@@ -29,8 +29,10 @@ if [ -n "$FASTFLOW_REQUIREMENTS" ]; then
   fi
   e=$(date +%s%N)
   echo "::fastflow::setup_ns=$((e - s))"
+  echo "::fastflow::start"
   exec uv run --with-requirements "$FASTFLOW_REQUIREMENTS" "$FASTFLOW_MAIN"
 fi
+echo "::fastflow::start"
 exec uv run "$FASTFLOW_MAIN"
 `
 
@@ -45,15 +47,23 @@ func runCommand(name string, hasRequirements bool) ([]string, map[string]string)
 	return []string{"sh", "-c", wrapperScript}, env
 }
 
-// markers collects what the wrapper reported.
+// markers collects what the wrapper reported. The wrapper's last marker,
+// "start", comes right before the pipeline itself runs: from then on every
+// line is the pipeline's, even one that looks like a marker.
 type markers struct {
 	uvVersion   string
 	setup       time.Duration
 	setupFailed string
+	started     bool
 }
 
-// parseMarker consumes a marker line and reports whether it was one.
+// parseMarker consumes a marker line on stdout and reports whether it was
+// one. Markers and uv's own stderr may interleave in any order (Docker
+// timestamps each stream on its own), so the preamble ends only at "start".
 func (m *markers) parseMarker(text string) bool {
+	if m.started {
+		return false
+	}
 	rest, ok := strings.CutPrefix(text, markerPrefix)
 	if !ok {
 		return false
@@ -68,6 +78,8 @@ func (m *markers) parseMarker(text string) bool {
 		}
 	case "setup_failed":
 		m.setupFailed = value
+	case "start":
+		m.started = true
 	}
 	return true
 }

@@ -405,14 +405,14 @@ func (o *Operator) runSpec(run status.Run, plan runPlan) runtime.RunSpec {
 		},
 		Network: o.cfg.WorkerNetwork,
 		Log:     runtime.LogLimits{MaxSize: "10m", MaxFiles: 3},
+		Init:    true,
 	}
 }
 
 // pumpLogs copies the container's output into the log writer until the
 // stream ends. Lines at or before resumeAfter are already stored (a
 // re-attach after a restart) and are skipped, so no line is lost or
-// doubled. Wrapper marker lines before the pipeline's first output are
-// consumed, not stored.
+// doubled. The wrapper's marker lines are consumed, not stored.
 func (o *Operator) pumpLogs(ctx context.Context, log *slog.Logger, id string, resumeAfter time.Time, w *logs.Writer, marker func(string) bool) (last time.Time) {
 	stream, err := o.rt.Logs(ctx, id, runtime.LogOptions{Since: resumeAfter, Follow: true})
 	if err != nil {
@@ -422,7 +422,6 @@ func (o *Operator) pumpLogs(ctx context.Context, log *slog.Logger, id string, re
 		return time.Time{}
 	}
 	defer stream.Close()
-	inPreamble := resumeAfter.IsZero()
 	for {
 		line, err := stream.Next()
 		if err != nil {
@@ -434,11 +433,8 @@ func (o *Operator) pumpLogs(ctx context.Context, log *slog.Logger, id string, re
 		if !resumeAfter.IsZero() && !line.Time.After(resumeAfter) {
 			continue
 		}
-		if inPreamble {
-			if line.Stream == "stdout" && marker(line.Text) {
-				continue
-			}
-			inPreamble = false
+		if line.Stream == logs.StreamStdout && marker(line.Text) {
+			continue
 		}
 		if err := w.Write(line); err != nil {
 			log.Error("write log", "err", err)

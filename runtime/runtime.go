@@ -48,6 +48,11 @@ type RunSpec struct {
 	Limits  Limits
 	Network string // "" means the backend's default; "none" isolates
 	Log     LogLimits
+	// Init runs a minimal init as PID 1 that forwards signals and reaps
+	// zombies. Without it the pipeline's interpreter is PID 1, which the
+	// kernel shields from SIGTERM, so a cancel or timeout would always wait
+	// out the whole grace period and end in SIGKILL.
+	Init bool
 }
 
 // Mount binds a host directory into the container.

@@ -277,9 +277,10 @@ func TestDaemonDown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	t.Cleanup(func() { _ = c.Close() })
+	// The subtests run in parallel, after this function returns.
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
+	t.Cleanup(cancel)
 	calls := []struct {
 		name string
 		call func() error

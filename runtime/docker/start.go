@@ -165,6 +165,9 @@ func containerConfig(spec runtime.RunSpec) (*container.Config, *container.HostCo
 			NanoCPUs: spec.Limits.NanoCPUs,
 		},
 	}
+	if spec.Init {
+		hostCfg.Init = &spec.Init
+	}
 	if spec.Limits.MemoryBytes > 0 {
 		// Swap limited to the memory limit: the run is OOM-killed at its
 		// limit instead of swapping on.
