@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -314,6 +313,5 @@ func BenchmarkReconcile20(b *testing.B) {
 			second.waitFinal(id, time.Minute)
 		}
 		second.stop()
-		_ = filepath.Join
 	}
 }
