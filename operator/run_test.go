@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/fastflow-dev/fastflow/status"
+	"github.com/fastflow-dev/fastflow/status/metrics"
 )
 
 // examplePipelines are the pipelines the run tests use, committed to a real
@@ -178,12 +179,27 @@ func TestRunTimeoutAndCancel(t *testing.T) {
 			got, err := env.store.GetRun(ctx, r.ID)
 			return err == nil && got.Status == status.RunRunning && env.logHas(got, "waiting")
 		})
+		env.waitFor("a metrics point", 30*time.Second, func() bool {
+			points, err := metrics.ReadAll(r.MetricsPath)
+			return err == nil && len(points) > 0
+		})
 		if err := env.op.CancelRun(ctx, r.ID); err != nil {
 			t.Fatal(err)
 		}
 		r = env.waitFinal(r.ID, 30*time.Second)
 		if r.Status != status.RunCancelled {
 			t.Errorf("cancelled run ended %s (%s)", r.Status, r.Message)
+		}
+		// The waiter ran a few seconds: its CPU/RAM figures are on file.
+		points, err := metrics.ReadAll(r.MetricsPath)
+		if err != nil || len(points) == 0 {
+			t.Fatalf("metrics of the cancelled run: %d points, %v", len(points), err)
+		}
+		if last := points[len(points)-1]; last.RAMMB <= 0 || last.Timestamp.IsZero() {
+			t.Errorf("metrics point %+v lacks RAM or time", last)
+		}
+		if r.PeakRAMBytes <= 0 {
+			t.Errorf("peak RAM not recorded on the run")
 		}
 		if err := env.op.CancelRun(ctx, r.ID); !errors.Is(err, ErrRunNotActive) {
 			t.Errorf("second cancel = %v, want ErrRunNotActive", err)
