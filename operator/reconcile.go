@@ -58,7 +58,7 @@ func (o *Operator) reconcile(ctx context.Context) {
 		p := o.pipelineAt(ctx, run)
 		plan := runPlan{run: run, pipeline: p, containerID: c.ID}
 		if last, _, err := logs.LastLine(run.LogPath); err == nil {
-			plan.resumeAfter = last.Time
+			plan.resumeFrom = last
 		} else if !errors.Is(err, fs.ErrNotExist) {
 			log.Warn("reconcile: read last log line; resuming from the start", "err", err)
 		}

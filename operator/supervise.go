@@ -38,7 +38,7 @@ type runPlan struct {
 
 	// Set when re-attaching to a container found at startup.
 	containerID string
-	resumeAfter time.Time // drop log lines at or before this time: they are stored
+	resumeFrom  runtime.LogLine // the last stored line (masked), to resume the log after
 }
 
 func (o *Operator) startSupervisor(ar *activeRun, plan runPlan) {
@@ -63,7 +63,8 @@ func (o *Operator) supervise(ctx context.Context, ar *activeRun, plan runPlan) {
 
 	hub := o.logHubs.Open(run.ID)
 	defer o.logHubs.Close(run.ID)
-	w, err := logs.Open(run.LogPath, logs.Options{MaxBytes: o.cfg.LogMaxBytes, Masker: logs.NewMasker(plan.secrets), Hub: hub})
+	masker := logs.NewMasker(plan.secrets)
+	w, err := logs.Open(run.LogPath, logs.Options{MaxBytes: o.cfg.LogMaxBytes, Masker: masker, Hub: hub})
 	if err != nil {
 		o.finish(ctx, log, &run, outcome{status: status.RunFailed, errorType: status.ErrorDocker, message: "open log file: " + err.Error()}, nil)
 		return
@@ -107,21 +108,21 @@ func (o *Operator) supervise(ctx context.Context, ar *activeRun, plan runPlan) {
 		MemSoftBytes: int64(plan.pipeline.Spec.MemSoftLimit),
 	})
 	timeout := o.timeoutFor(plan.pipeline)
-	resumeAfter := plan.resumeAfter
+	resumeFrom := plan.resumeFrom
 	var (
 		res    waited
 		reason endReason
 	)
 	for {
-		var lastLine time.Time
+		var lastLine runtime.LogLine
 		var detached bool
-		res, reason, lastLine, detached = o.watch(ctx, ar, log, id, run, resumeAfter, timeout, w, marker, calc)
+		res, reason, lastLine, detached = o.watch(ctx, ar, log, id, run, resumeFrom, masker, timeout, w, marker, calc)
 		if detached {
 			log.Info("detached from running container; the next start re-attaches it")
 			return
 		}
-		if !lastLine.IsZero() {
-			resumeAfter = lastLine
+		if !lastLine.Time.IsZero() {
+			resumeFrom = lastLine
 		}
 		if res.err == nil {
 			break
@@ -172,20 +173,20 @@ func (o *Operator) supervise(ctx context.Context, ar *activeRun, plan runPlan) {
 // watch follows one container until it exits, the run's timeout passes,
 // the operator stops it, or ctx ends (detached). It returns the last log
 // line time it stored, for a later resume.
-func (o *Operator) watch(ctx context.Context, ar *activeRun, log *slog.Logger, id string, run status.Run, resumeAfter time.Time,
-	timeout time.Duration, w *logs.Writer, marker func(string) bool, calc *metrics.Calculator) (res waited, reason endReason, last time.Time, detached bool) {
+func (o *Operator) watch(ctx context.Context, ar *activeRun, log *slog.Logger, id string, run status.Run, resumeFrom runtime.LogLine,
+	masker *logs.Masker, timeout time.Duration, w *logs.Writer, marker func(string) bool, calc *metrics.Calculator) (res waited, reason endReason, last runtime.LogLine, detached bool) {
 	// The pumps end on their own when the container exits; pumpCtx also
 	// stops them on every other way out, so none outlives this call.
 	pumpCtx, stopPumps := context.WithCancel(ctx)
 	defer stopPumps()
 	var pumps sync.WaitGroup
 	logsDone := make(chan struct{})
-	lastCh := make(chan time.Time, 1)
+	lastCh := make(chan runtime.LogLine, 1)
 	pumps.Add(2)
 	go func() {
 		defer pumps.Done()
 		defer close(logsDone)
-		lastCh <- o.pumpLogs(pumpCtx, log, id, resumeAfter, w, marker)
+		lastCh <- o.pumpLogs(pumpCtx, log, id, newResumer(resumeFrom, masker.Mask), masker, w, marker)
 	}()
 	go func() {
 		defer pumps.Done()
@@ -239,10 +240,10 @@ func (o *Operator) watch(ctx context.Context, ar *activeRun, log *slog.Logger, i
 		_ = w.Write(runtime.LogLine{Time: time.Now().UTC(), Stream: logs.StreamSystem, Text: "stop requested: stopping the container"})
 		res = o.stopAndWait(ctx, log, id, waitCh)
 	case <-ctx.Done():
-		return waited{}, endNatural, time.Time{}, true
+		return waited{}, endNatural, runtime.LogLine{}, true
 	}
 	if res.err != nil {
-		return res, reason, time.Time{}, false
+		return res, reason, runtime.LogLine{}, false
 	}
 	// Everything the container wrote is in the log stream before it ends.
 	t := time.NewTimer(10 * time.Second)
@@ -252,7 +253,7 @@ func (o *Operator) watch(ctx context.Context, ar *activeRun, log *slog.Logger, i
 	case <-t.C:
 		log.Warn("log stream did not end after the container exited; closing it")
 	}
-	return res, reason, time.Time{}, false
+	return res, reason, runtime.LogLine{}, false
 }
 
 // waitForRuntime polls the runtime until it answers again or ctx ends.
@@ -410,37 +411,45 @@ func (o *Operator) runSpec(run status.Run, plan runPlan) runtime.RunSpec {
 }
 
 // pumpLogs copies the container's output into the log writer until the
-// stream ends. Lines at or before resumeAfter are already stored (a
-// re-attach after a restart) and are skipped, so no line is lost or
-// doubled. The wrapper's marker lines are consumed, not stored.
-func (o *Operator) pumpLogs(ctx context.Context, log *slog.Logger, id string, resumeAfter time.Time, w *logs.Writer, marker func(string) bool) (last time.Time) {
-	stream, err := o.rt.Logs(ctx, id, runtime.LogOptions{Since: resumeAfter, Follow: true})
+// stream ends, and returns the last line it stored (masked, as in the file).
+// After a restart the stream is re-read from a little before the last
+// stored line and the resumer drops what is already stored, so no line is
+// lost or doubled. The wrapper's marker lines are consumed, not stored.
+func (o *Operator) pumpLogs(ctx context.Context, log *slog.Logger, id string, res *resumer, masker *logs.Masker, w *logs.Writer, marker func(string) bool) (last runtime.LogLine) {
+	stream, err := o.rt.Logs(ctx, id, runtime.LogOptions{Since: res.since(), Follow: true})
 	if err != nil {
 		if ctx.Err() == nil {
 			log.Error("follow logs", "err", err)
 		}
-		return time.Time{}
+		return runtime.LogLine{}
 	}
 	defer stream.Close()
+	store := func(lines []runtime.LogLine) bool {
+		for _, line := range lines {
+			if line.Stream == logs.StreamStdout && marker(line.Text) {
+				continue
+			}
+			if err := w.Write(line); err != nil {
+				log.Error("write log", "err", err)
+				return false
+			}
+			last = runtime.LogLine{Time: line.Time, Stream: line.Stream, Text: masker.Mask(line.Text)}
+		}
+		return true
+	}
 	for {
 		line, err := stream.Next()
 		if err != nil {
-			if !errors.Is(err, io.EOF) && ctx.Err() == nil {
+			if errors.Is(err, io.EOF) {
+				store(res.flush())
+			} else if ctx.Err() == nil {
 				log.Error("read logs", "err", err)
 			}
 			return last
 		}
-		if !resumeAfter.IsZero() && !line.Time.After(resumeAfter) {
-			continue
-		}
-		if line.Stream == logs.StreamStdout && marker(line.Text) {
-			continue
-		}
-		if err := w.Write(line); err != nil {
-			log.Error("write log", "err", err)
+		if !store(res.feed(line)) {
 			return last
 		}
-		last = line.Time
 	}
 }
 

@@ -108,8 +108,14 @@ type ExitStatus struct {
 	FinishedAt time.Time
 }
 
-// LogLine is one line of output. Time is the backend's timestamp of the
-// line, which is what resuming after a restart keys on.
+// LogLine is one line of output. Time is the backend's stored timestamp of
+// the line, which Since compares with, except on a stream that follows a
+// container from its start: a backend may deliver that one live and stamp
+// each line on arrival (the Docker backend attaches to the container
+// because its followed log stream loses lines across log rotations).
+// Arrival times are a little later than stored ones, so a consumer that
+// resumes with Since after a restart aligns on the last stored line's
+// content, not on its time alone.
 type LogLine struct {
 	Time   time.Time
 	Stream string // "stdout" or "stderr"

@@ -36,6 +36,9 @@ type Client struct {
 	log *slog.Logger
 	// retry is the backoff for transient daemon errors; tests shorten it.
 	retry backoff
+	// attached holds the output streams of started containers until Logs
+	// takes them.
+	attached attachments
 }
 
 // New returns a Client for the daemon cfg selects. It does not contact the

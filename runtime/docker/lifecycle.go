@@ -92,6 +92,7 @@ func (c *Client) Stop(ctx context.Context, id string, grace time.Duration) error
 // anonymous volumes. A container that is already gone, or being removed by
 // another call, is not an error. Retried on transient errors.
 func (c *Client) Remove(ctx context.Context, id string) error {
+	c.dropAttachment(id)
 	err := c.do(ctx, "remove", id, func(ctx context.Context) error {
 		err := c.api.ContainerRemove(ctx, id, container.RemoveOptions{Force: true, RemoveVolumes: true})
 		if cerrdefs.IsConflict(err) && strings.Contains(err.Error(), "already in progress") {

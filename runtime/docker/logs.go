@@ -58,6 +58,12 @@ const (
 // last stored line's time loses nothing. A line longer than MaxLineBytes is
 // split, each piece with the line's time.
 func (c *Client) Logs(ctx context.Context, id string, opts runtime.LogOptions) (runtime.LogStream, error) {
+	if opts.Follow && opts.Since.IsZero() {
+		// The stream Start attached has every line; see attach.go.
+		if out, ok := c.attached.take(id); ok {
+			return c.attachedLogs(ctx, id, out), nil
+		}
+	}
 	req := container.LogsOptions{ShowStdout: true, ShowStderr: true, Timestamps: true, Follow: opts.Follow}
 	if !opts.Since.IsZero() {
 		// The API's own Unix form keeps the nanoseconds; the daemon keeps
@@ -105,6 +111,9 @@ type logStream struct {
 	cancel   context.CancelFunc
 	classify func(error) error
 
+	// stampOnArrival marks an attached stream, whose frames carry no
+	// timestamps: each is stamped when it is read.
+	stampOnArrival bool
 	// reopen, while following, reads the stored log from a time on without
 	// following, to pick up what the followed stream missed at its end.
 	reopen func(since time.Time) (io.ReadCloser, error)
@@ -261,7 +270,13 @@ func (s *logStream) readFrame() error {
 	default:
 		return nil // stdin is never multiplexed into logs; skip what we do not know
 	}
-	ts, text := splitTimestamp(s.frame)
+	var ts time.Time
+	text := s.frame
+	if s.stampOnArrival {
+		ts = time.Now().UTC()
+	} else {
+		ts, text = splitTimestamp(s.frame)
+	}
 	if ts.IsZero() {
 		// Every entry has a timestamp when asked for; without one, keep
 		// the text and the stream's last known time rather than fail.

@@ -71,11 +71,15 @@ func (c *Client) Start(ctx context.Context, spec runtime.RunSpec) (string, error
 	if err != nil {
 		return "", fmt.Errorf("start %s: %w", spec.RunID, err)
 	}
-	// Starting a running container is a no-op for the daemon (304), so a
-	// retry after a lost answer is safe.
-	err = c.do(ctx, "start", id, func(ctx context.Context) error {
-		return c.api.ContainerStart(ctx, id, container.StartOptions{})
-	})
+	// Attached before it starts, so not a byte of output is missed.
+	err = c.attach(ctx, id)
+	if err == nil {
+		// Starting a running container is a no-op for the daemon (304),
+		// so a retry after a lost answer is safe.
+		err = c.do(ctx, "start", id, func(ctx context.Context) error {
+			return c.api.ContainerStart(ctx, id, container.StartOptions{})
+		})
+	}
 	if err == nil {
 		return id, nil
 	}
