@@ -172,13 +172,9 @@ func (s *Syncer) Load(ctx context.Context) (*Snapshot, error) {
 	if filepath.Dir(target) != s.revDir || !plumbing.IsHash(sha) {
 		return nil, fmt.Errorf("%s points at %s, not at a revision under %s", s.cfg.PipelinesDir, target, s.revDir)
 	}
-	repo, err := git.PlainOpen(s.bareDir)
+	commit, err := s.commit(sha)
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", s.bareDir, err)
-	}
-	commit, err := repo.CommitObject(plumbing.NewHash(sha))
-	if err != nil {
-		return nil, fmt.Errorf("read commit %s: %w", sha, err)
+		return nil, err
 	}
 	snap, err := s.snapshot(ctx, commit, target, nil)
 	if err != nil {
@@ -201,6 +197,19 @@ func (s *Syncer) Revision(ctx context.Context, sha string) (*Snapshot, error) {
 	if !plumbing.IsHash(sha) {
 		return nil, fmt.Errorf("revision %q is not a commit hash", sha)
 	}
+	commit, err := s.commit(sha)
+	if err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(s.revDir, sha)
+	if _, err := os.Stat(dir); err != nil {
+		return nil, fmt.Errorf("revision %s: %w", sha, err)
+	}
+	return s.snapshot(ctx, commit, dir, nil)
+}
+
+// commit reads a fetched commit from the bare repository.
+func (s *Syncer) commit(sha string) (*object.Commit, error) {
 	repo, err := git.PlainOpen(s.bareDir)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", s.bareDir, err)
@@ -209,11 +218,7 @@ func (s *Syncer) Revision(ctx context.Context, sha string) (*Snapshot, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read commit %s: %w", sha, err)
 	}
-	dir := filepath.Join(s.revDir, sha)
-	if _, err := os.Stat(dir); err != nil {
-		return nil, fmt.Errorf("revision %s: %w", sha, err)
-	}
-	return s.snapshot(ctx, commit, dir, nil)
+	return commit, nil
 }
 
 // Sync publishes the branch tip if it differs from the live revision. A

@@ -44,43 +44,12 @@ func serve(ctx context.Context, args []string, stderr io.Writer, environ []strin
 // serveWith runs the server until ctx ends. ready, when not nil, receives the
 // bound address once the listener is up (tests listen on port 0).
 func serveWith(ctx context.Context, cfg config, log *slog.Logger, ready chan<- string) error {
-	store, err := sqlstore.Open(ctx, sqlstore.Config{DatabaseURL: cfg.DatabaseURL, DataDir: cfg.DataDir, Logger: log})
+	parts, err := assemble(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
-	defer store.Close()
-	if err := store.Migrate(ctx); err != nil {
-		return err
-	}
-
-	auth, err := gitAuth(cfg)
-	if err != nil {
-		return err
-	}
-	syncer, err := repo.NewSyncer(repo.Config{
-		URL:          cfg.GitRepoURL,
-		Branch:       cfg.GitBranch,
-		DataDir:      cfg.DataDir,
-		PipelinesDir: cfg.PipelinesDir,
-		Auth:         auth,
-		Logger:       log,
-	})
-	if err != nil {
-		return err
-	}
-	dockerClient, err := docker.New(docker.Config{Host: cfg.DockerHost})
-	if err != nil {
-		return err
-	}
-	defer dockerClient.Close()
-	opCfg, err := operatorConfig(cfg, log)
-	if err != nil {
-		return err
-	}
-	op, err := operator.New(opCfg, syncer, store, dockerClient)
-	if err != nil {
-		return err
-	}
+	defer parts.Close()
+	store, dockerClient, op := parts.store, parts.docker, parts.op
 
 	handler, err := webui.New(webui.Config{
 		Operator: op,
@@ -122,6 +91,64 @@ func serveWith(ctx context.Context, cfg config, log *slog.Logger, ready chan<- s
 		return srv.Shutdown(sctx)
 	})
 	return g.Wait()
+}
+
+// parts is the operator with what it stands on, as serve and try build it.
+type parts struct {
+	store  *sqlstore.Store
+	docker *docker.Client
+	op     *operator.Operator
+}
+
+// assemble opens and migrates the store and builds the syncer, the Docker
+// runtime and the operator from cfg. Close releases what it opened.
+func assemble(ctx context.Context, cfg config, log *slog.Logger) (*parts, error) {
+	store, err := sqlstore.Open(ctx, sqlstore.Config{DatabaseURL: cfg.DatabaseURL, DataDir: cfg.DataDir, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	p := &parts{store: store}
+	fail := func(err error) (*parts, error) {
+		p.Close()
+		return nil, err
+	}
+	if err := store.Migrate(ctx); err != nil {
+		return fail(err)
+	}
+	auth, err := gitAuth(cfg)
+	if err != nil {
+		return fail(err)
+	}
+	syncer, err := repo.NewSyncer(repo.Config{
+		URL:          cfg.GitRepoURL,
+		Branch:       cfg.GitBranch,
+		DataDir:      cfg.DataDir,
+		PipelinesDir: cfg.PipelinesDir,
+		Auth:         auth,
+		Logger:       log,
+	})
+	if err != nil {
+		return fail(err)
+	}
+	if p.docker, err = docker.New(docker.Config{Host: cfg.DockerHost, Logger: log}); err != nil {
+		return fail(err)
+	}
+	opCfg, err := operatorConfig(cfg, log)
+	if err != nil {
+		return fail(err)
+	}
+	if p.op, err = operator.New(opCfg, syncer, store, p.docker); err != nil {
+		return fail(err)
+	}
+	return p, nil
+}
+
+// Close releases the Docker client and the store.
+func (p *parts) Close() {
+	if p.docker != nil {
+		_ = p.docker.Close()
+	}
+	_ = p.store.Close()
 }
 
 // gitAuth picks the credentials: a GitHub App wins over a token, a token over

@@ -11,10 +11,7 @@ import (
 	"time"
 
 	"github.com/fastflow-dev/fastflow/operator"
-	"github.com/fastflow-dev/fastflow/repo"
-	"github.com/fastflow-dev/fastflow/runtime/docker"
 	"github.com/fastflow-dev/fastflow/status"
-	"github.com/fastflow-dev/fastflow/status/sqlstore"
 )
 
 // try runs one pipeline of GIT_REPO_URL's branch tip once, exactly as the
@@ -40,39 +37,18 @@ func try(ctx context.Context, args []string, stdout, stderr io.Writer, environ [
 		return fmt.Errorf("create scratch directory: %w", err)
 	}
 	defer os.RemoveAll(tmp)
+	// Its own database, revisions and instance label: nothing of a server.
+	cfg.DatabaseURL = ""
 	cfg.DataDir, cfg.LogsDir, cfg.PipelinesDir = tmp, filepath.Join(tmp, "logs"), filepath.Join(tmp, "pipelines")
 	cfg.ShutdownPolicy = operator.ShutdownStop // Ctrl-C must not leave a container behind
 	cfg.MaxConcurrentRuns = 1
 
-	store, err := sqlstore.Open(ctx, sqlstore.Config{DataDir: tmp, Logger: log})
+	parts, err := assemble(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
-	defer store.Close()
-	if err := store.Migrate(ctx); err != nil {
-		return err
-	}
-	auth, err := gitAuth(cfg)
-	if err != nil {
-		return err
-	}
-	syncer, err := repo.NewSyncer(repo.Config{URL: cfg.GitRepoURL, Branch: cfg.GitBranch, DataDir: tmp, PipelinesDir: cfg.PipelinesDir, Auth: auth, Logger: log})
-	if err != nil {
-		return err
-	}
-	rt, err := docker.New(docker.Config{Host: cfg.DockerHost})
-	if err != nil {
-		return err
-	}
-	defer rt.Close()
-	opCfg, err := operatorConfig(cfg, log)
-	if err != nil {
-		return err
-	}
-	op, err := operator.New(opCfg, syncer, store, rt)
-	if err != nil {
-		return err
-	}
+	defer parts.Close()
+	store, op := parts.store, parts.op
 
 	opCtx, stopOp := context.WithCancel(ctx)
 	done := make(chan error, 1)
