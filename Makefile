@@ -54,7 +54,7 @@ $(STATICCHECK):
 	GOBIN=$(TOOLS)/.install $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 	mv $(TOOLS)/.install/staticcheck $@
 
-bench: ## run the benchmarks and print their figures (needs neither Docker nor PostgreSQL)
+bench: ## run the benchmarks and print their figures (the run benchmarks need Docker and the worker image)
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./...
 
 demo: build ## serve the example pipelines from a local git repository in .demo/ and run them
