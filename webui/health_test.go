@@ -12,11 +12,12 @@ import (
 	"github.com/fastflow-dev/fastflow/operator"
 	"github.com/fastflow-dev/fastflow/repo"
 	"github.com/fastflow-dev/fastflow/runtime/docker"
+	"github.com/fastflow-dev/fastflow/status"
 	"github.com/fastflow-dev/fastflow/status/sqlstore"
 )
 
 // newIdleOperator is an operator that has not synced yet: no revision live.
-func newIdleOperator(t *testing.T) *operator.Operator {
+func newIdleOperator(t *testing.T) (*operator.Operator, status.Store) {
 	t.Helper()
 	data := t.TempDir()
 	store, err := sqlstore.Open(context.Background(), sqlstore.Config{DataDir: data})
@@ -36,7 +37,7 @@ func newIdleOperator(t *testing.T) *operator.Operator {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return op
+	return op, store
 }
 
 func TestHealthStatus(t *testing.T) {
@@ -75,7 +76,8 @@ func TestHealthStatus(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			srv, err := New(Config{Operator: newIdleOperator(t), Checks: tt.checks})
+			op, store := newIdleOperator(t)
+			srv, err := New(Config{Operator: op, Store: store, Checks: tt.checks})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -114,7 +116,8 @@ func TestHealthStatus(t *testing.T) {
 
 func TestUnknownRoutesAnswerJSON404(t *testing.T) {
 	t.Parallel()
-	srv, err := New(Config{Operator: newIdleOperator(t)})
+	op, store := newIdleOperator(t)
+	srv, err := New(Config{Operator: op, Store: store})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,10 +6,12 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/fastflow-dev/fastflow/operator"
+	"github.com/fastflow-dev/fastflow/status"
 )
 
 // Check is one dependency /health reports on. A failing critical check makes
@@ -24,7 +26,9 @@ type Check struct {
 // Config configures a Server.
 type Config struct {
 	Operator *operator.Operator
-	Checks   []Check
+	// Store is where users, sessions, tokens, runs and counters live.
+	Store  status.Store
+	Checks []Check
 	// ProbeTimeout bounds each check of one /health request. Default 2s.
 	ProbeTimeout time.Duration
 	Logger       *slog.Logger
@@ -32,8 +36,8 @@ type Config struct {
 
 // Validate checks c.
 func (c *Config) Validate() error {
-	if c.Operator == nil {
-		return errors.New("webui: an operator is required")
+	if c.Operator == nil || c.Store == nil {
+		return errors.New("webui: an operator and a store are required")
 	}
 	for _, ch := range c.Checks {
 		if ch.Name == "" || ch.Probe == nil {
@@ -48,6 +52,30 @@ type Server struct {
 	cfg Config
 	log *slog.Logger
 	mux *http.ServeMux
+	// routes is every route registered, for the test that proves each
+	// non-public one refuses requests without credentials.
+	routes []Route
+}
+
+// Route is one registered route.
+type Route struct {
+	Method, Pattern string
+	// Public routes answer without credentials: health, login, the
+	// signed webhook. Everything else is behind requireAuth.
+	Public bool
+}
+
+// Routes lists the registered routes.
+func (s *Server) Routes() []Route { return slices.Clone(s.routes) }
+
+// handle registers a route; non-public ones are wrapped in requireAuth.
+func (s *Server) handle(method, pattern string, public bool, h http.HandlerFunc) {
+	var handler http.Handler = h
+	if !public {
+		handler = s.requireAuth(handler)
+	}
+	s.mux.Handle(method+" "+pattern, handler)
+	s.routes = append(s.routes, Route{Method: method, Pattern: pattern, Public: public})
 }
 
 // New builds the routes.
@@ -62,9 +90,11 @@ func New(cfg Config) (*Server, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux()}
-	s.mux.HandleFunc("GET /health", s.handleHealth)
-	s.mux.HandleFunc("GET /healthz", s.handleLive)
-	s.mux.HandleFunc("GET /readyz", s.handleReady)
+	s.handle("GET", "/health", true, s.handleHealth)
+	s.handle("GET", "/healthz", true, s.handleLive)
+	s.handle("GET", "/readyz", true, s.handleReady)
+	s.authRoutes()
+	s.apiRoutes()
 	return s, nil
 }
 

@@ -53,6 +53,7 @@ func serveWith(ctx context.Context, cfg config, log *slog.Logger, ready chan<- s
 
 	handler, err := webui.New(webui.Config{
 		Operator: op,
+		Store:    store,
 		Checks: []webui.Check{
 			{Name: "database", Critical: true, Probe: store.Ping},
 			// Not critical: with Docker down the UI, API and history still
