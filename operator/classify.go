@@ -41,7 +41,11 @@ func classify(reason endReason, exit runtime.ExitStatus, setupFailed string, mem
 	switch code := exit.Code; {
 	case code == 0:
 		return outcome{status: status.RunSuccess}
-	case exit.OOMKilled:
+	case exit.OOMKilled, code == 137 && memLimit > 0:
+		// Docker's OOMKilled flag races the container's exit when an init
+		// is PID 1 (the kernel kills the pipeline, init exits 137 at once,
+		// the OOM event may land after). A SIGKILL the operator did not
+		// send, under a hard memory limit, is the OOM killer.
 		msg := "killed: out of memory"
 		if memLimit > 0 {
 			msg = fmt.Sprintf("killed: out of memory (limit %s)", formatBytes(memLimit))

@@ -19,7 +19,7 @@ func TestClassify(t *testing.T) {
 		{name: "zero is success", exit: runtime.ExitStatus{Code: 0}, want: outcome{status: status.RunSuccess}},
 		{name: "exception", exit: runtime.ExitStatus{Code: 1}, want: outcome{status.RunFailed, status.ErrorExitCode, "exited with code 1"}},
 		{name: "oom", exit: runtime.ExitStatus{Code: 137, OOMKilled: true}, want: outcome{status.RunFailed, status.ErrorOOM, "killed: out of memory (limit 64 MiB)"}},
-		{name: "sigkill without oom", exit: runtime.ExitStatus{Code: 137}, want: outcome{status.RunFailed, status.ErrorExitCode, "killed by SIGKILL (exit 137)"}},
+		{name: "sigkill under a memory limit is the oom killer", exit: runtime.ExitStatus{Code: 137}, want: outcome{status.RunFailed, status.ErrorOOM, "killed: out of memory (limit 64 MiB)"}},
 		{name: "docker error", exit: runtime.ExitStatus{Code: 125, Error: "no such image"}, want: outcome{status.RunFailed, status.ErrorDocker, "the container could not be run (exit 125): no such image"}},
 		{name: "not executable", exit: runtime.ExitStatus{Code: 126}, want: outcome{status.RunFailed, status.ErrorCommandNotExecutable, "the command is not executable (exit 126): is uv in the worker image?"}},
 		{name: "not found", exit: runtime.ExitStatus{Code: 127}, want: outcome{status.RunFailed, status.ErrorCommandNotFound, "command not found (exit 127): is uv in the worker image?"}},
@@ -36,5 +36,9 @@ func TestClassify(t *testing.T) {
 				t.Errorf("classify = %+v, want %+v", got, tt.want)
 			}
 		})
+	}
+	// Without a memory limit a SIGKILL is just a SIGKILL.
+	if got := classify(endNatural, runtime.ExitStatus{Code: 137}, "", 0, "3s"); got.errorType != status.ErrorExitCode || got.message != "killed by SIGKILL (exit 137)" {
+		t.Errorf("137 without a limit = %+v", got)
 	}
 }

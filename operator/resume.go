@@ -6,24 +6,32 @@ import (
 	"github.com/fastflow-dev/fastflow/runtime"
 )
 
-// resumeWindow is how far before the last stored line a re-read after a
-// restart starts. Stored lines carry arrival times, a little later than the
-// backend's own; the window covers that lag with a wide margin.
-const resumeWindow = 5 * time.Second
+const (
+	// resumeWindow is how far before the last stored line a re-read after
+	// a restart starts.
+	resumeWindow = 5 * time.Second
+	// resumeSkew is how far after the last stored line's time its stored
+	// twin may be stamped. Stored lines carry their arrival time on the
+	// attached stream; the daemon stamps its own copy when its log copier
+	// reads it, which under load can be before or after that arrival.
+	resumeSkew = 2 * time.Second
+)
 
 // resumer picks the new lines out of a stream re-read after a restart. The
-// stream starts resumeWindow before the last stored line; lines up to that
-// line's time are held until it is clear where the stored part ends: right
-// after the latest line equal to the last stored one. Lines after its time
-// are new in any case. If the last stored line is not in the window at all,
-// it is older than the window, so every line read is new.
+// stream starts resumeWindow before the last stored line; lines up to
+// resumeSkew after its time are held until it is clear where the stored
+// part ends: right after the held line equal to the last stored one whose
+// time is nearest to it. Lines later than that are new in any case. If the
+// last stored line is not among the held ones, it is older than the window,
+// so every line read is new.
 //
 // The file holds masked text, so lines are compared masked.
 type resumer struct {
 	last    runtime.LogLine // as stored: masked text
 	mask    func(string) string
 	held    []runtime.LogLine
-	matched int // index in held of the latest match, -1 for none
+	matched int // index in held of the best match, -1 for none
+	best    time.Duration
 	done    bool
 }
 
@@ -44,14 +52,17 @@ func (r *resumer) feed(l runtime.LogLine) []runtime.LogLine {
 	if r.done {
 		return []runtime.LogLine{l}
 	}
-	if !l.Time.After(r.last.Time) {
-		r.held = append(r.held, l)
-		if l.Stream == r.last.Stream && r.mask(l.Text) == r.last.Text {
-			r.matched = len(r.held) - 1
-		}
-		return nil
+	if l.Time.After(r.last.Time.Add(resumeSkew)) {
+		return append(r.settle(), l)
 	}
-	return append(r.settle(), l)
+	r.held = append(r.held, l)
+	if l.Stream == r.last.Stream && r.mask(l.Text) == r.last.Text {
+		d := l.Time.Sub(r.last.Time).Abs()
+		if r.matched < 0 || d < r.best {
+			r.matched, r.best = len(r.held)-1, d
+		}
+	}
+	return nil
 }
 
 // flush returns the held lines that are new, at the end of the stream.

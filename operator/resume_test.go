@@ -38,9 +38,16 @@ func TestResumer(t *testing.T) {
 			want: []string{"c", "d"},
 		},
 		{
-			name: "repeated text: the latest match before the time wins",
+			// The daemon's copier stamped "b" after it reached the operator.
+			name: "stored twin stamped after the arrival time",
+			last: line(100, "b"),
+			read: []runtime.LogLine{line(99, "a"), line(104, "b"), line(105, "c"), line(3000, "d")},
+			want: []string{"c", "d"},
+		},
+		{
+			name: "repeated text: the match nearest in time wins",
 			last: line(103, "tick"),
-			read: []runtime.LogLine{line(98, "tick"), line(100, "tick"), line(101, "tock"), line(150, "tick")},
+			read: []runtime.LogLine{line(98, "tick"), line(102, "tick"), line(104, "tock"), line(200, "tick")},
 			want: []string{"tock", "tick"},
 		},
 		{

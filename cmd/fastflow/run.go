@@ -27,6 +27,13 @@ Usage:
                               run one pipeline of GIT_REPO_URL once in the worker
                               image, as the operator would; print its log, exit
                               with its exit code (state in a temporary directory)
+  fastflow run NAME [--param K=V]... [--follow]
+                              start a run through the API; --follow prints its log
+                              and exits with its exit code
+  fastflow runs [PIPELINE]    list recent runs
+  fastflow cancel ID          cancel a run
+  fastflow logs ID [-f]       print a run's log; -f follows it live
+                              (these four talk to FASTFLOW_URL with FASTFLOW_TOKEN)
   fastflow migrate            apply database migrations and exit
   fastflow version            print the version
 
@@ -49,6 +56,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, environ [
 		err = validate(rest, stdout, stderr)
 	case "try":
 		err = try(ctx, rest, stdout, stderr, environ)
+	case "run":
+		err = runCmd(ctx, rest, stdout, stderr, environ)
+	case "runs":
+		err = runsCmd(ctx, rest, stdout, environ)
+	case "cancel":
+		err = cancelCmd(ctx, rest, stdout, environ)
+	case "logs":
+		err = logsCmd(ctx, rest, stdout, environ)
 	case "migrate":
 		err = migrate(ctx, rest, stderr, environ)
 	case "version", "--version":
