@@ -49,6 +49,11 @@ type config struct {
 	RetryAttempts     int
 	LogMaxSizeMB      int
 	ShutdownPolicy    string
+
+	EncryptionKey      string
+	AdminUsername      string
+	AdminPassword      string
+	LogStreamRateLimit int
 }
 
 // env is the merged environment: the process environment wins over .env, so
@@ -172,6 +177,10 @@ func configFrom(e env) (config, error) {
 		RetryAttempts:        num("RETRY_ATTEMPTS", 0),
 		LogMaxSizeMB:         num("LOG_MAX_SIZE_MB", 0),
 		ShutdownPolicy:       str("SHUTDOWN_POLICY", "detach"),
+		EncryptionKey:        str("ENCRYPTION_KEY", ""),
+		AdminUsername:        str("ADMIN_USERNAME", "admin"),
+		AdminPassword:        str("ADMIN_PASSWORD", ""),
+		LogStreamRateLimit:   num("LOG_STREAM_RATE_LIMIT", 100),
 	}
 	c.UVCacheDir = str("UV_CACHE_DIR", filepath.Join(c.DataDir, "uv_cache"))
 	if c.MaxConcurrentRuns == 0 {

@@ -17,17 +17,19 @@ func TestConfigDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := config{
-		DataDir:           "./data",
-		LogsDir:           "./logs",
-		PipelinesDir:      filepath.Join("./data", "pipelines"),
-		GitBranch:         "main",
-		GitHubAPIURL:      "https://api.github.com",
-		ListenAddr:        ":8080",
-		WorkerImage:       "ghcr.io/astral-sh/uv:python3.12-bookworm-slim",
-		WorkerNetwork:     "bridge",
-		UVCacheDir:        filepath.Join("./data", "uv_cache"),
-		MaxConcurrentRuns: 10,
-		ShutdownPolicy:    "detach",
+		DataDir:            "./data",
+		LogsDir:            "./logs",
+		PipelinesDir:       filepath.Join("./data", "pipelines"),
+		GitBranch:          "main",
+		GitHubAPIURL:       "https://api.github.com",
+		ListenAddr:         ":8080",
+		WorkerImage:        "ghcr.io/astral-sh/uv:python3.12-bookworm-slim",
+		WorkerNetwork:      "bridge",
+		UVCacheDir:         filepath.Join("./data", "uv_cache"),
+		MaxConcurrentRuns:  10,
+		ShutdownPolicy:     "detach",
+		AdminUsername:      "admin",
+		LogStreamRateLimit: 100,
 	}
 	if diff := cmp.Diff(want, c); diff != "" {
 		t.Errorf("defaults (-want +got):\n%s", diff)
