@@ -12,6 +12,7 @@ import (
 	"github.com/fastflow-dev/fastflow/repo"
 	"github.com/fastflow-dev/fastflow/status"
 	"github.com/fastflow-dev/fastflow/status/logs"
+	"github.com/fastflow-dev/fastflow/status/secrets"
 )
 
 var (
@@ -40,7 +41,7 @@ var (
 // refused.
 type SecretSource interface {
 	// Secrets returns the value of every name, or an error wrapping
-	// ErrMissingSecret that names the missing ones.
+	// secrets.ErrMissing that names the missing ones.
 	Secrets(ctx context.Context, names []string) (map[string]string, error)
 }
 
@@ -128,6 +129,9 @@ func (o *Operator) secretsFor(ctx context.Context, p repo.Pipeline) (map[string]
 		return nil, fmt.Errorf("%w: %q names secrets %v but no secret store is configured", ErrMissingSecret, p.Name, p.Spec.Secrets)
 	}
 	vals, err := o.secrets.Secrets(ctx, p.Spec.Secrets)
+	if errors.Is(err, secrets.ErrMissing) {
+		return nil, fmt.Errorf("%w: %q: %w", ErrMissingSecret, p.Name, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("secrets of %q: %w", p.Name, err)
 	}

@@ -1,14 +1,377 @@
 package webui
 
-import "net/http"
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"math"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
 
-// authRoutes registers /auth/login and /auth/logout (owned by the auth work).
-func (s *Server) authRoutes() {}
+	"github.com/fastflow-dev/fastflow/status"
+	"github.com/fastflow-dev/fastflow/status/credentials"
+)
+
+const (
+	// SessionCookie is the cookie that carries a login session's token.
+	SessionCookie = "fastflow_session"
+	// DefaultSessionTTL is how long a login lasts.
+	DefaultSessionTTL = 7 * 24 * time.Hour
+
+	// A login is two short strings; anything bigger is not one.
+	maxLoginBody = 16 << 10
+	// maxBearerLen refuses absurd Authorization headers before hashing and
+	// a database round trip; our tokens are 46 characters.
+	maxBearerLen = 256
+
+	// Ten wrong passwords per username in five minutes, then one try every
+	// 30 seconds. A client address gets more, since a whole office behind
+	// one NAT shares it; the per-username bucket is what protects an
+	// account from a guesser who changes addresses.
+	loginUserBurst   = 10
+	loginClientBurst = 30
+	loginWindow      = 5 * time.Minute
+	// loginMaxKeys bounds each limiter's memory (about 100 bytes a key).
+	loginMaxKeys = 10_000
+)
+
+var (
+	// errNoCredentials: the request carried neither a session cookie nor
+	// an Authorization header.
+	errNoCredentials = errors.New("webui: no credentials")
+	// errBadCredentials: it carried one, and it is unknown, expired,
+	// revoked or malformed.
+	errBadCredentials = errors.New("webui: invalid credentials")
+)
+
+// authUserKey is the context key of the authenticated user's name.
+type authUserKey struct{}
+
+// userFrom returns the name of the user requireAuth let in, or "" on a
+// public route.
+func userFrom(ctx context.Context) string {
+	name, _ := ctx.Value(authUserKey{}).(string)
+	return name
+}
+
+func withUser(ctx context.Context, name string) context.Context {
+	return context.WithValue(ctx, authUserKey{}, name)
+}
+
+// sessionTTL is how long a new session lasts, and secureCookies whether the
+// cookie is marked Secure even on a plain-HTTP request (a TLS-terminating
+// proxy in front, BASE_URL https). Both come from Config once it carries
+// SessionTTL and SecureCookies; until then these are the defaults.
+func (s *Server) sessionTTL() time.Duration {
+	if s.cfg.SessionTTL > 0 {
+		return s.cfg.SessionTTL
+	}
+	return DefaultSessionTTL
+}
+
+func (s *Server) secureCookies() bool { return s.cfg.SecureCookies }
+
+// loginLimits are the two failure buckets a login attempt is checked
+// against.
+type loginLimits struct {
+	perClient, perUser *failureLimiter
+}
+
+// allow reports whether both the client and the username may try, and
+// otherwise how long until both may.
+func (l loginLimits) allow(client, user string) (bool, time.Duration) {
+	okC, waitC := l.perClient.Allow(client)
+	okU, waitU := l.perUser.Allow(user)
+	return okC && okU, max(waitC, waitU)
+}
+
+// fail counts a failure; an empty user is one not tracked by name.
+func (l loginLimits) fail(client, user string) {
+	l.perClient.Fail(client)
+	if user != "" {
+		l.perUser.Fail(user)
+	}
+}
+
+func (l loginLimits) reset(client, user string) {
+	l.perClient.Reset(client)
+	l.perUser.Reset(user)
+}
+
+// authRoutes registers /auth/login and /auth/logout. The rate limiters live
+// in the handlers' closures, so every Server has its own and none is global.
+func (s *Server) authRoutes() {
+	limits := loginLimits{
+		perClient: newFailureLimiter(loginClientBurst, loginWindow, loginMaxKeys, time.Now),
+		perUser:   newFailureLimiter(loginUserBurst, loginWindow, loginMaxKeys, time.Now),
+	}
+	// Login is protected too: a forged cross-site login would put the
+	// victim in the attacker's account (login CSRF).
+	cop := http.NewCrossOriginProtection()
+	s.handle("POST", "/auth/login", true, s.handleLogin(cop, limits))
+	s.handle("POST", "/auth/logout", true, s.handleLogout(cop))
+}
+
+// loginRequest is the body of POST /auth/login, as JSON or as a form.
+type loginRequest struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
+}
+
+// loginBodyError is a body readLogin refuses, with the answer it gets.
+type loginBodyError struct {
+	code int
+	msg  string
+}
+
+func (e *loginBodyError) Error() string { return e.msg }
+
+// readLogin decodes the credentials. form reports whether the request was a
+// form post, which is answered with a redirect instead of JSON.
+func readLogin(w http.ResponseWriter, r *http.Request) (req loginRequest, form bool, err error) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxLoginBody)
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	switch mt {
+	case "application/json":
+		dec := json.NewDecoder(r.Body)
+		if err := dec.Decode(&req); err != nil {
+			return req, false, bodyError(err)
+		}
+		if dec.More() {
+			return req, false, &loginBodyError{http.StatusBadRequest, "malformed body: more than one JSON value"}
+		}
+	case "application/x-www-form-urlencoded":
+		form = true
+		if err := r.ParseForm(); err != nil {
+			return req, form, bodyError(err)
+		}
+		req.Username, req.Password = r.PostForm.Get("username"), r.PostForm.Get("password")
+	default:
+		return req, false, &loginBodyError{http.StatusUnsupportedMediaType, "send application/json or application/x-www-form-urlencoded"}
+	}
+	if req.Username == "" || req.Password == "" {
+		return req, form, &loginBodyError{http.StatusBadRequest, "username and password are required"}
+	}
+	return req, form, nil
+}
+
+func bodyError(err error) error {
+	if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+		return &loginBodyError{http.StatusRequestEntityTooLarge, "body too large"}
+	}
+	return &loginBodyError{http.StatusBadRequest, "malformed body"}
+}
+
+// handleLogin checks a username and password and starts a session.
+//
+// An unknown user and a wrong password get the same answer and cost the
+// same bcrypt comparison (CheckPassword with an empty hash compares against
+// a dummy), so neither the message nor the timing tells which names exist.
+// Rate-limited attempts are refused before bcrypt runs: a guesser cannot
+// make the server burn CPU either.
+func (s *Server) handleLogin(cop *http.CrossOriginProtection, limits loginLimits) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := cop.Check(r); err != nil {
+			writeError(w, http.StatusForbidden, "cross-origin request refused", nil)
+			return
+		}
+		req, form, err := readLogin(w, r)
+		if err != nil {
+			be, _ := errors.AsType[*loginBodyError](err)
+			writeError(w, be.code, be.msg, nil)
+			return
+		}
+		ctx := r.Context()
+		client := clientKey(r)
+		// Names that cannot exist are not tracked per user, so sprayed junk
+		// names cannot fill the limiter; the client bucket still counts them.
+		validName := credentials.ValidateUsername(req.Username) == nil
+		userKey := ""
+		if validName {
+			userKey = req.Username
+		}
+		if ok, wait := limits.allow(client, userKey); !ok {
+			secs := max(1, int(math.Ceil(wait.Seconds())))
+			w.Header().Set("Retry-After", strconv.Itoa(secs))
+			writeError(w, http.StatusTooManyRequests, "too many failed logins", "retry after "+strconv.Itoa(secs)+" seconds")
+			return
+		}
+
+		var user status.User
+		if validName {
+			user, err = s.cfg.Store.GetUser(ctx, req.Username)
+			if err != nil && !errors.Is(err, status.ErrNotFound) {
+				s.log.ErrorContext(ctx, "login", "err", err)
+				writeError(w, http.StatusServiceUnavailable, "authentication unavailable", nil)
+				return
+			}
+		}
+		if !credentials.CheckPassword(user.PasswordHash, req.Password) {
+			limits.fail(client, userKey)
+			// The name is logged only when it exists: people type their
+			// password into the username field, and logs are kept.
+			s.log.InfoContext(ctx, "login failed", "user", user.Username, "known_user", user.ID != 0, "client", client)
+			writeError(w, http.StatusUnauthorized, "invalid username or password", nil)
+			return
+		}
+		limits.reset(client, userKey)
+
+		token, hash, err := credentials.NewToken("")
+		if err == nil {
+			err = s.cfg.Store.CreateSession(ctx, status.Session{
+				TokenHash: hash,
+				UserID:    user.ID,
+				ExpiresAt: time.Now().Add(s.sessionTTL()),
+			})
+		}
+		if err != nil {
+			s.log.ErrorContext(ctx, "login: create session", "user", user.Username, "err", err)
+			writeError(w, http.StatusServiceUnavailable, "authentication unavailable", nil)
+			return
+		}
+		// A session the browser held before is replaced, not kept alive
+		// beside the new one.
+		if old, err := r.Cookie(SessionCookie); err == nil && old.Value != "" {
+			if err := s.cfg.Store.DeleteSession(ctx, credentials.HashToken(old.Value)); err != nil {
+				s.log.WarnContext(ctx, "login: delete previous session", "err", err)
+			}
+		}
+		// Logins are rare, so they are a fine moment to keep the sessions
+		// table from growing without a background goroutine.
+		if _, err := s.cfg.Store.DeleteExpiredSessions(ctx); err != nil {
+			s.log.WarnContext(ctx, "login: delete expired sessions", "err", err)
+		}
+		http.SetCookie(w, s.sessionCookie(r, token, s.sessionTTL()))
+		s.log.InfoContext(ctx, "login", "user", user.Username, "client", client)
+		if form {
+			http.Redirect(w, r, "/", http.StatusSeeOther)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"username": user.Username})
+	}
+}
+
+// handleLogout ends the request's session, if it has one, and clears the
+// cookie. Logging out without a session is not an error.
+func (s *Server) handleLogout(cop *http.CrossOriginProtection) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := cop.Check(r); err != nil {
+			writeError(w, http.StatusForbidden, "cross-origin request refused", nil)
+			return
+		}
+		if c, err := r.Cookie(SessionCookie); err == nil && c.Value != "" {
+			if err := s.cfg.Store.DeleteSession(r.Context(), credentials.HashToken(c.Value)); err != nil {
+				// The cookie stays: the user must not believe they are
+				// logged out while the session still works.
+				s.log.ErrorContext(r.Context(), "logout", "err", err)
+				writeError(w, http.StatusServiceUnavailable, "logout failed, try again", nil)
+				return
+			}
+		}
+		http.SetCookie(w, s.sessionCookie(r, "", -1))
+		mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+		if mt == "application/x-www-form-urlencoded" {
+			http.Redirect(w, r, "/", http.StatusSeeOther)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}
+}
+
+// sessionCookie is the session cookie; a negative ttl deletes it.
+// HttpOnly keeps it from scripts, SameSite=Lax from most cross-site
+// requests (CrossOriginProtection covers the rest).
+func (s *Server) sessionCookie(r *http.Request, token string, ttl time.Duration) *http.Cookie {
+	c := &http.Cookie{
+		Name:     SessionCookie,
+		Value:    token,
+		Path:     "/",
+		HttpOnly: true,
+		Secure:   r.TLS != nil || s.secureCookies(),
+		SameSite: http.SameSiteLaxMode,
+	}
+	if ttl < 0 {
+		c.MaxAge = -1
+	} else {
+		c.MaxAge = int(ttl / time.Second)
+	}
+	return c
+}
 
 // requireAuth lets a request through only with a valid session cookie or
-// bearer token (owned by the auth work).
+// bearer token, and puts the user's name in its context (userFrom).
+//
+// Cookie-authenticated unsafe requests must also be same-origin: the
+// browser attaches cookies to cross-site requests on its own. Bearer
+// requests skip that check, since a cross-site page cannot make a browser
+// send an Authorization header without a CORS preflight we never grant.
 func (s *Server) requireAuth(next http.Handler) http.Handler {
+	cop := http.NewCrossOriginProtection()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusUnauthorized, "authentication required", nil)
+		user, viaCookie, err := s.authenticate(r)
+		switch {
+		case errors.Is(err, errNoCredentials):
+			w.Header().Set("WWW-Authenticate", `Bearer realm="fastflow"`)
+			writeError(w, http.StatusUnauthorized, "authentication required", nil)
+			return
+		case errors.Is(err, errBadCredentials):
+			w.Header().Set("WWW-Authenticate", `Bearer realm="fastflow", error="invalid_token"`)
+			writeError(w, http.StatusUnauthorized, "authentication required", "invalid, expired or revoked credentials")
+			return
+		case err != nil:
+			s.log.ErrorContext(r.Context(), "authenticate", "err", err)
+			writeError(w, http.StatusServiceUnavailable, "authentication unavailable", nil)
+			return
+		}
+		if viaCookie {
+			if err := cop.Check(r); err != nil {
+				writeError(w, http.StatusForbidden, "cross-origin request refused", nil)
+				return
+			}
+		}
+		next.ServeHTTP(w, r.WithContext(withUser(r.Context(), user)))
 	})
+}
+
+// authenticate returns the user behind r's credentials. An Authorization
+// header wins over a cookie, and a bad one is refused even when a good
+// cookie comes with it: a client that sends a token means that token.
+func (s *Server) authenticate(r *http.Request) (user string, viaCookie bool, err error) {
+	ctx := r.Context()
+	if h := r.Header.Get("Authorization"); h != "" {
+		scheme, token, _ := strings.Cut(h, " ")
+		token = strings.TrimSpace(token)
+		if !strings.EqualFold(scheme, "Bearer") || token == "" || len(token) > maxBearerLen {
+			return "", false, errBadCredentials
+		}
+		t, err := s.cfg.Store.GetAPIToken(ctx, credentials.HashToken(token))
+		if err != nil {
+			return "", false, lookupError(err)
+		}
+		return t.Username, false, nil
+	}
+	c, err := r.Cookie(SessionCookie)
+	if err != nil || c.Value == "" {
+		return "", false, errNoCredentials
+	}
+	if len(c.Value) > maxBearerLen {
+		return "", false, errBadCredentials
+	}
+	sess, err := s.cfg.Store.GetSession(ctx, credentials.HashToken(c.Value))
+	if err != nil {
+		return "", false, lookupError(err)
+	}
+	return sess.Username, true, nil
+}
+
+// lookupError maps a store miss to errBadCredentials and keeps any other
+// failure (the database is down) as it is: that is no reason to log out.
+func lookupError(err error) error {
+	if errors.Is(err, status.ErrNotFound) {
+		return errBadCredentials
+	}
+	return err
 }

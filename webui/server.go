@@ -29,6 +29,11 @@ type Config struct {
 	// Store is where users, sessions, tokens, runs and counters live.
 	Store  status.Store
 	Checks []Check
+	// SessionTTL is how long a login lasts (default DefaultSessionTTL).
+	SessionTTL time.Duration
+	// SecureCookies marks the session cookie Secure; set it when BASE_URL
+	// is https (behind a TLS-terminating proxy the request itself is not).
+	SecureCookies bool
 	// ProbeTimeout bounds each check of one /health request. Default 2s.
 	ProbeTimeout time.Duration
 	Logger       *slog.Logger
@@ -104,7 +109,9 @@ func New(cfg Config) (*Server, error) {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h, pattern := s.mux.Handler(r)
 	if pattern != "" {
-		h.ServeHTTP(w, r)
+		// Through the mux, not h: Handler does not set the request's path
+		// values ({name}, {id}), ServeHTTP does.
+		s.mux.ServeHTTP(w, r)
 		return
 	}
 	probe := &statusProbe{header: http.Header{}}

@@ -34,6 +34,13 @@ Usage:
   fastflow cancel ID          cancel a run
   fastflow logs ID [-f]       print a run's log; -f follows it live
                               (these four talk to FASTFLOW_URL with FASTFLOW_TOKEN)
+  fastflow keygen             print a new ENCRYPTION_KEY (Fernet)
+  fastflow secret set NAME    store a secret; the value is read from stdin
+  fastflow secret list|rm NAME
+  fastflow user add|passwd NAME   the password is read from stdin
+  fastflow user list
+  fastflow token create NAME [--user USER]   prints an API token once
+  fastflow token list|revoke NAME|ID
   fastflow migrate            apply database migrations and exit
   fastflow version            print the version
 
@@ -42,7 +49,7 @@ working directory; see README.md for every variable.
 `
 
 // run is the whole program minus process exit, so tests can drive it.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer, environ []string) error {
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, environ []string) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return exitError{2}
@@ -64,6 +71,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, environ [
 		err = cancelCmd(ctx, rest, stdout, environ)
 	case "logs":
 		err = logsCmd(ctx, rest, stdout, environ)
+	case "keygen":
+		if len(rest) > 0 {
+			return fmt.Errorf("%w: keygen takes no arguments", errUsage)
+		}
+		err = keygenCmd(stdout)
+	case "secret":
+		err = secretCmd(ctx, rest, stdin, stdout, stderr, environ)
+	case "user":
+		err = userCmd(ctx, rest, stdin, stdout, stderr, environ)
+	case "token":
+		err = tokenCmd(ctx, rest, stdin, stdout, stderr, environ)
 	case "migrate":
 		err = migrate(ctx, rest, stderr, environ)
 	case "version", "--version":

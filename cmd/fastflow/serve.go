@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -19,6 +20,8 @@ import (
 	"github.com/fastflow-dev/fastflow/repo"
 	"github.com/fastflow-dev/fastflow/runtime"
 	"github.com/fastflow-dev/fastflow/runtime/docker"
+	"github.com/fastflow-dev/fastflow/status/credentials"
+	"github.com/fastflow-dev/fastflow/status/secrets"
 	"github.com/fastflow-dev/fastflow/status/sqlstore"
 	"github.com/fastflow-dev/fastflow/webui"
 )
@@ -50,10 +53,20 @@ func serveWith(ctx context.Context, cfg config, log *slog.Logger, ready chan<- s
 	}
 	defer parts.Close()
 	store, dockerClient, op := parts.store, parts.docker, parts.op
+	generated, err := credentials.EnsureAdmin(ctx, store, cfg.AdminUsername, cfg.AdminPassword)
+	if err != nil {
+		return fmt.Errorf("create the first user: %w", err)
+	}
+	if generated != "" {
+		// Printed once, to the operator's terminal or log, never stored.
+		log.Warn("created the first user with a generated password; change it with `fastflow user passwd`",
+			"username", cfg.AdminUsername, "password", generated)
+	}
 
 	handler, err := webui.New(webui.Config{
-		Operator: op,
-		Store:    store,
+		Operator:      op,
+		Store:         store,
+		SecureCookies: strings.HasPrefix(cfg.BaseURL, "https://"),
 		Checks: []webui.Check{
 			{Name: "database", Critical: true, Probe: store.Ping},
 			// Not critical: with Docker down the UI, API and history still
@@ -98,6 +111,7 @@ func serveWith(ctx context.Context, cfg config, log *slog.Logger, ready chan<- s
 type parts struct {
 	store  *sqlstore.Store
 	docker *docker.Client
+	vault  *secrets.Vault
 	op     *operator.Operator
 }
 
@@ -134,10 +148,21 @@ func assemble(ctx context.Context, cfg config, log *slog.Logger) (*parts, error)
 	if p.docker, err = docker.New(docker.Config{Host: cfg.DockerHost, Logger: log}); err != nil {
 		return fail(err)
 	}
+	// A wrong ENCRYPTION_KEY is reported now, not at the first run that
+	// needs a secret.
+	vault, err := secrets.New(store, cfg.EncryptionKey)
+	if err != nil {
+		return fail(fmt.Errorf("ENCRYPTION_KEY: %w", err))
+	}
+	if err := vault.Check(ctx); err != nil {
+		return fail(fmt.Errorf("ENCRYPTION_KEY: %w", err))
+	}
+	p.vault = vault
 	opCfg, err := operatorConfig(cfg, log)
 	if err != nil {
 		return fail(err)
 	}
+	opCfg.Secrets = vault
 	if p.op, err = operator.New(opCfg, syncer, store, p.docker); err != nil {
 		return fail(err)
 	}

@@ -39,7 +39,7 @@ func TestTryRunsOnePipeline(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.args[1], func(t *testing.T) {
 			var out, errOut bytes.Buffer
-			err := run(context.Background(), tt.args, &out, &errOut, environ)
+			err := run(context.Background(), tt.args, nil, &out, &errOut, environ)
 			code := 0
 			var exit exitError
 			if errors.As(err, &exit) {

@@ -29,7 +29,7 @@ func writeTree(t *testing.T, files map[string]string) string {
 func runCLI(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
 	var out, errOut bytes.Buffer
-	err := run(context.Background(), args, &out, &errOut, nil)
+	err := run(context.Background(), args, nil, &out, &errOut, nil)
 	var exit exitError
 	switch {
 	case err == nil:
@@ -115,7 +115,7 @@ func TestValidateUsage(t *testing.T) {
 		t.Skip("unexpected directory")
 	}
 	var out, errOut bytes.Buffer
-	if err := run(context.Background(), []string{"validate", "/definitely/not/here"}, &out, &errOut, nil); err == nil {
+	if err := run(context.Background(), []string{"validate", "/definitely/not/here"}, nil, &out, &errOut, nil); err == nil {
 		t.Errorf("validate of a missing directory succeeded")
 	}
 }

@@ -1,0 +1,507 @@
+package webui
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/fastflow-dev/fastflow/operator"
+	"github.com/fastflow-dev/fastflow/status"
+	"github.com/fastflow-dev/fastflow/status/credentials"
+	"github.com/fastflow-dev/fastflow/status/sqlstore"
+)
+
+// authFixture is a Server on a migrated SQLite store, with helpers that make
+// users, tokens and sessions the way production does.
+type authFixture struct {
+	srv   *Server
+	op    *operator.Operator
+	store status.Store
+}
+
+func newAuthFixture(t *testing.T) *authFixture {
+	t.Helper()
+	op, store := newIdleOperator(t)
+	if err := store.(*sqlstore.Store).Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	f := &authFixture{op: op, store: store}
+	f.srv = f.newServer(t)
+	return f
+}
+
+// newServer is another Server on the same store: a restart.
+func (f *authFixture) newServer(t *testing.T) *Server {
+	t.Helper()
+	srv, err := New(Config{Operator: f.op, Store: f.store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv
+}
+
+// addUser creates a user; bcrypt's lowest cost keeps the tests fast, and
+// CheckPassword reads the cost from the hash.
+func (f *authFixture) addUser(t *testing.T, name, password string) status.User {
+	t.Helper()
+	hash, err := credentials.Hasher{Cost: bcrypt.MinCost}.HashPassword(password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := f.store.CreateUser(context.Background(), name, hash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+// addToken creates an API token for user and returns it with its ID.
+func (f *authFixture) addToken(t *testing.T, user status.User) (string, int64) {
+	t.Helper()
+	token, hash, err := credentials.NewToken(credentials.APITokenPrefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := f.store.CreateAPIToken(context.Background(), status.APIToken{Hash: hash, Name: "test", UserID: user.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return token, tok.ID
+}
+
+// login logs in through POST /auth/login and returns the session cookie.
+func (f *authFixture) login(t *testing.T, srv *Server, user, password string) *http.Cookie {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	srv.ServeHTTP(rec, jsonLogin(user, password))
+	if rec.Code != http.StatusOK {
+		t.Fatalf("login as %s = %d %s", user, rec.Code, rec.Body)
+	}
+	for _, c := range rec.Result().Cookies() {
+		if c.Name == SessionCookie && c.Value != "" {
+			return c
+		}
+	}
+	t.Fatalf("login as %s set no session cookie", user)
+	return nil
+}
+
+func jsonLogin(user, password string) *http.Request {
+	b, _ := json.Marshal(loginRequest{Username: user, Password: password})
+	r := httptest.NewRequest("POST", "/auth/login", strings.NewReader(string(b)))
+	r.Header.Set("Content-Type", "application/json")
+	return r
+}
+
+func formLogin(values url.Values) *http.Request {
+	r := httptest.NewRequest("POST", "/auth/login", strings.NewReader(values.Encode()))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	return r
+}
+
+// whoAmI is a protected handler that answers with the user requireAuth let in.
+func whoAmI(srv *Server) http.Handler {
+	return srv.requireAuth(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"user": userFrom(r.Context())})
+	}))
+}
+
+func authBody(t *testing.T, rec *httptest.ResponseRecorder) map[string]string {
+	t.Helper()
+	var m map[string]string
+	if err := json.Unmarshal(rec.Body.Bytes(), &m); err != nil {
+		t.Fatalf("body %q is not a JSON object of strings: %v", rec.Body, err)
+	}
+	return m
+}
+
+func sessionCookieOf(rec *httptest.ResponseRecorder) *http.Cookie {
+	for _, c := range rec.Result().Cookies() {
+		if c.Name == SessionCookie {
+			return c
+		}
+	}
+	return nil
+}
+
+func TestLogin(t *testing.T) {
+	t.Parallel()
+	f := newAuthFixture(t)
+	f.addUser(t, "alice", "correct horse")
+
+	tests := []struct {
+		name         string
+		req          *http.Request
+		wantCode     int
+		wantError    string
+		wantUser     string
+		wantLocation string
+	}{
+		{name: "JSON with the right password answers the user", req: jsonLogin("alice", "correct horse"), wantCode: http.StatusOK, wantUser: "alice"},
+		{name: "form with the right password redirects home", req: formLogin(url.Values{"username": {"alice"}, "password": {"correct horse"}}), wantCode: http.StatusSeeOther, wantLocation: "/"},
+		{name: "wrong password is 401", req: jsonLogin("alice", "wrong horse"), wantCode: http.StatusUnauthorized, wantError: "invalid username or password"},
+		{name: "unknown user gets the same 401", req: jsonLogin("mallory", "correct horse"), wantCode: http.StatusUnauthorized, wantError: "invalid username or password"},
+		{name: "impossible username gets the same 401", req: jsonLogin("../../etc/passwd", "correct horse"), wantCode: http.StatusUnauthorized, wantError: "invalid username or password"},
+		{name: "form with a wrong password is 401 too", req: formLogin(url.Values{"username": {"alice"}, "password": {"nope nope"}}), wantCode: http.StatusUnauthorized, wantError: "invalid username or password"},
+		{name: "broken JSON is 400", req: func() *http.Request {
+			r := httptest.NewRequest("POST", "/auth/login", strings.NewReader(`{"username": "alice",`))
+			r.Header.Set("Content-Type", "application/json")
+			return r
+		}(), wantCode: http.StatusBadRequest, wantError: "malformed body"},
+		{name: "two JSON values are 400", req: func() *http.Request {
+			r := httptest.NewRequest("POST", "/auth/login", strings.NewReader(`{"username":"alice","password":"correct horse"} {}`))
+			r.Header.Set("Content-Type", "application/json")
+			return r
+		}(), wantCode: http.StatusBadRequest, wantError: "malformed body: more than one JSON value"},
+		{name: "JSON of the wrong shape is 400", req: func() *http.Request {
+			r := httptest.NewRequest("POST", "/auth/login", strings.NewReader(`["alice"]`))
+			r.Header.Set("Content-Type", "application/json")
+			return r
+		}(), wantCode: http.StatusBadRequest, wantError: "malformed body"},
+		{name: "missing password is 400", req: jsonLogin("alice", ""), wantCode: http.StatusBadRequest, wantError: "username and password are required"},
+		{name: "empty form is 400", req: formLogin(url.Values{}), wantCode: http.StatusBadRequest, wantError: "username and password are required"},
+		{name: "plain text is 415", req: func() *http.Request {
+			r := httptest.NewRequest("POST", "/auth/login", strings.NewReader("alice:correct horse"))
+			r.Header.Set("Content-Type", "text/plain")
+			return r
+		}(), wantCode: http.StatusUnsupportedMediaType, wantError: "send application/json or application/x-www-form-urlencoded"},
+		{name: "huge body is 413", req: func() *http.Request {
+			r := httptest.NewRequest("POST", "/auth/login", strings.NewReader(`{"username":"`+strings.Repeat("a", 2*maxLoginBody)+`"}`))
+			r.Header.Set("Content-Type", "application/json")
+			return r
+		}(), wantCode: http.StatusRequestEntityTooLarge, wantError: "body too large"},
+		{name: "cross-site login is refused", req: func() *http.Request {
+			r := jsonLogin("alice", "correct horse")
+			r.Header.Set("Sec-Fetch-Site", "cross-site")
+			return r
+		}(), wantCode: http.StatusForbidden, wantError: "cross-origin request refused"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			rec := httptest.NewRecorder()
+			f.srv.ServeHTTP(rec, tt.req)
+			if rec.Code != tt.wantCode {
+				t.Fatalf("code = %d, want %d; body %s", rec.Code, tt.wantCode, rec.Body)
+			}
+			c := sessionCookieOf(rec)
+			success := tt.wantUser != "" || tt.wantLocation != ""
+			if success != (c != nil && c.Value != "") {
+				t.Errorf("session cookie %v, want one: %v", c, success)
+			}
+			if loc := rec.Header().Get("Location"); loc != tt.wantLocation {
+				t.Errorf("Location = %q, want %q", loc, tt.wantLocation)
+			}
+			if tt.wantLocation != "" {
+				return
+			}
+			body := authBody(t, rec)
+			if body["error"] != tt.wantError || body["username"] != tt.wantUser {
+				t.Errorf("body = %v, want error %q username %q", body, tt.wantError, tt.wantUser)
+			}
+		})
+	}
+}
+
+func TestLoginSessionCookie(t *testing.T) {
+	t.Parallel()
+	f := newAuthFixture(t)
+	f.addUser(t, "alice", "correct horse")
+	tests := []struct {
+		name       string
+		url        string
+		wantSecure bool
+	}{
+		{name: "plain HTTP cookie is not Secure", url: "http://ff.example/auth/login"},
+		{name: "TLS cookie is Secure", url: "https://ff.example/auth/login", wantSecure: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			r := jsonLogin("alice", "correct horse")
+			r2 := httptest.NewRequest("POST", tt.url, r.Body)
+			r2.Header = r.Header
+			rec := httptest.NewRecorder()
+			f.srv.ServeHTTP(rec, r2)
+			c := sessionCookieOf(rec)
+			if rec.Code != http.StatusOK || c == nil {
+				t.Fatalf("login = %d %s, cookie %v", rec.Code, rec.Body, c)
+			}
+			if !c.HttpOnly || c.SameSite != http.SameSiteLaxMode || c.Path != "/" || c.Secure != tt.wantSecure {
+				t.Errorf("cookie %s: want HttpOnly, SameSite=Lax, Path=/, Secure=%v", c, tt.wantSecure)
+			}
+			if want := int(DefaultSessionTTL / time.Second); c.MaxAge != want {
+				t.Errorf("cookie Max-Age = %d, want %d (7 days)", c.MaxAge, want)
+			}
+			ctx := context.Background()
+			sess, err := f.store.GetSession(ctx, credentials.HashToken(c.Value))
+			if err != nil || sess.Username != "alice" {
+				t.Fatalf("session by the hash of the cookie = %+v, %v", sess, err)
+			}
+			if left := time.Until(sess.ExpiresAt); left < DefaultSessionTTL-time.Minute || left > DefaultSessionTTL {
+				t.Errorf("session expires in %v, want %v", left, DefaultSessionTTL)
+			}
+			if _, err := f.store.GetSession(ctx, c.Value); err == nil {
+				t.Errorf("the raw token is a session key: the store must hold only its hash")
+			}
+		})
+	}
+}
+
+func TestRequireAuth(t *testing.T) {
+	t.Parallel()
+	f := newAuthFixture(t)
+	alice := f.addUser(t, "alice", "correct horse")
+	cookie := f.login(t, f.srv, "alice", "correct horse")
+	token, _ := f.addToken(t, alice)
+	revoked, revokedID := f.addToken(t, alice)
+	if err := f.store.RevokeAPIToken(context.Background(), revokedID); err != nil {
+		t.Fatal(err)
+	}
+	expired, expiredHash, err := credentials.NewToken("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.store.CreateSession(context.Background(), status.Session{TokenHash: expiredHash, UserID: alice.ID, ExpiresAt: time.Now().Add(-time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+
+	tests := []struct {
+		name      string
+		cookie    string
+		authz     string
+		wantUser  string // "" means 401
+		wantError string // the WWW-Authenticate error parameter
+	}{
+		{name: "nothing is 401"},
+		{name: "session cookie lets in", cookie: cookie.Value, wantUser: "alice"},
+		{name: "bearer token lets in", authz: "Bearer " + token, wantUser: "alice"},
+		{name: "bearer scheme is case-insensitive", authz: "bearer " + token, wantUser: "alice"},
+		{name: "revoked token is 401", authz: "Bearer " + revoked, wantError: "invalid_token"},
+		{name: "unknown token is 401", authz: "Bearer ff_nope", wantError: "invalid_token"},
+		{name: "empty bearer is 401", authz: "Bearer ", wantError: "invalid_token"},
+		{name: "huge bearer is 401", authz: "Bearer " + strings.Repeat("x", 10_000), wantError: "invalid_token"},
+		{name: "basic auth is 401", authz: "Basic YWxpY2U6Y29ycmVjdCBob3JzZQ==", wantError: "invalid_token"},
+		{name: "unknown session is 401", cookie: "forged", wantError: "invalid_token"},
+		{name: "expired session is 401", cookie: expired, wantError: "invalid_token"},
+		{name: "a bad token is not rescued by a good cookie", cookie: cookie.Value, authz: "Bearer ff_nope", wantError: "invalid_token"},
+		{name: "the token hash is not a token", authz: "Bearer " + credentials.HashToken(token), wantError: "invalid_token"},
+	}
+	h := whoAmI(f.srv)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			r := httptest.NewRequest("GET", "/api/whoami", nil)
+			if tt.cookie != "" {
+				r.AddCookie(&http.Cookie{Name: SessionCookie, Value: tt.cookie})
+			}
+			if tt.authz != "" {
+				r.Header.Set("Authorization", tt.authz)
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, r)
+			if tt.wantUser != "" {
+				if rec.Code != http.StatusOK || authBody(t, rec)["user"] != tt.wantUser {
+					t.Fatalf("= %d %s, want 200 as %s", rec.Code, rec.Body, tt.wantUser)
+				}
+				return
+			}
+			if rec.Code != http.StatusUnauthorized {
+				t.Fatalf("= %d %s, want 401", rec.Code, rec.Body)
+			}
+			challenge := rec.Header().Get("WWW-Authenticate")
+			if !strings.HasPrefix(challenge, `Bearer realm="fastflow"`) {
+				t.Errorf("WWW-Authenticate = %q", challenge)
+			}
+			if got := strings.Contains(challenge, `error="invalid_token"`); got != (tt.wantError != "") {
+				t.Errorf("WWW-Authenticate = %q, want error %q", challenge, tt.wantError)
+			}
+			if authBody(t, rec)["error"] == "" {
+				t.Errorf("401 body %s has no error", rec.Body)
+			}
+		})
+	}
+}
+
+func TestSessionSurvivesRestart(t *testing.T) {
+	t.Parallel()
+	f := newAuthFixture(t)
+	f.addUser(t, "alice", "correct horse")
+	cookie := f.login(t, f.srv, "alice", "correct horse")
+
+	restarted := f.newServer(t)
+	r := httptest.NewRequest("GET", "/api/whoami", nil)
+	r.AddCookie(cookie)
+	rec := httptest.NewRecorder()
+	whoAmI(restarted).ServeHTTP(rec, r)
+	if rec.Code != http.StatusOK || authBody(t, rec)["user"] != "alice" {
+		t.Fatalf("after a restart the session answers %d %s, want 200 as alice", rec.Code, rec.Body)
+	}
+}
+
+func TestLogout(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name         string
+		withCookie   bool
+		contentType  string
+		fetchSite    string
+		wantCode     int
+		wantLocation string
+		wantLoggedIn bool // whether the session still works afterwards
+	}{
+		{name: "logout ends the session", withCookie: true, wantCode: http.StatusNoContent},
+		{name: "form logout redirects home", withCookie: true, contentType: "application/x-www-form-urlencoded", wantCode: http.StatusSeeOther, wantLocation: "/"},
+		{name: "logout without a session does nothing", wantCode: http.StatusNoContent, wantLoggedIn: true},
+		{name: "cross-site logout is refused", withCookie: true, fetchSite: "cross-site", wantCode: http.StatusForbidden, wantLoggedIn: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			f := newAuthFixture(t)
+			f.addUser(t, "alice", "correct horse")
+			cookie := f.login(t, f.srv, "alice", "correct horse")
+
+			r := httptest.NewRequest("POST", "/auth/logout", nil)
+			if tt.withCookie {
+				r.AddCookie(cookie)
+			}
+			if tt.contentType != "" {
+				r.Header.Set("Content-Type", tt.contentType)
+			}
+			if tt.fetchSite != "" {
+				r.Header.Set("Sec-Fetch-Site", tt.fetchSite)
+			}
+			rec := httptest.NewRecorder()
+			f.srv.ServeHTTP(rec, r)
+			if rec.Code != tt.wantCode || rec.Header().Get("Location") != tt.wantLocation {
+				t.Fatalf("logout = %d (Location %q) %s, want %d (%q)", rec.Code, rec.Header().Get("Location"), rec.Body, tt.wantCode, tt.wantLocation)
+			}
+			if tt.wantCode != http.StatusForbidden {
+				if c := sessionCookieOf(rec); c == nil || c.MaxAge >= 0 || c.Value != "" {
+					t.Errorf("logout cookie %v, want it cleared", c)
+				}
+			}
+
+			r = httptest.NewRequest("GET", "/api/whoami", nil)
+			r.AddCookie(cookie)
+			rec = httptest.NewRecorder()
+			whoAmI(f.srv).ServeHTTP(rec, r)
+			if loggedIn := rec.Code == http.StatusOK; loggedIn != tt.wantLoggedIn {
+				t.Errorf("after logout the session answers %d, want logged in: %v", rec.Code, tt.wantLoggedIn)
+			}
+		})
+	}
+}
+
+func TestCrossOriginCookieRequests(t *testing.T) {
+	t.Parallel()
+	f := newAuthFixture(t)
+	alice := f.addUser(t, "alice", "correct horse")
+	cookie := f.login(t, f.srv, "alice", "correct horse")
+	token, _ := f.addToken(t, alice)
+
+	tests := []struct {
+		name     string
+		method   string
+		bearer   bool
+		header   map[string]string
+		wantCode int
+	}{
+		{name: "cross-site POST with a cookie is refused", method: "POST", header: map[string]string{"Sec-Fetch-Site": "cross-site"}, wantCode: http.StatusForbidden},
+		{name: "same-site POST from another origin is refused", method: "POST", header: map[string]string{"Sec-Fetch-Site": "same-site"}, wantCode: http.StatusForbidden},
+		{name: "POST with a foreign Origin is refused", method: "POST", header: map[string]string{"Origin": "https://evil.example"}, wantCode: http.StatusForbidden},
+		{name: "cross-site DELETE with a cookie is refused", method: "DELETE", header: map[string]string{"Sec-Fetch-Site": "cross-site"}, wantCode: http.StatusForbidden},
+		{name: "same-origin POST passes", method: "POST", header: map[string]string{"Sec-Fetch-Site": "same-origin"}, wantCode: http.StatusOK},
+		{name: "POST with our own Origin passes", method: "POST", header: map[string]string{"Origin": "http://ff.example"}, wantCode: http.StatusOK},
+		{name: "non-browser POST without either header passes", method: "POST", wantCode: http.StatusOK},
+		{name: "cross-site GET is safe and passes", method: "GET", header: map[string]string{"Sec-Fetch-Site": "cross-site"}, wantCode: http.StatusOK},
+		{name: "bearer POST is not cookie-based and passes", method: "POST", bearer: true, header: map[string]string{"Sec-Fetch-Site": "cross-site"}, wantCode: http.StatusOK},
+	}
+	h := whoAmI(f.srv)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			r := httptest.NewRequest(tt.method, "http://ff.example/api/sync", nil)
+			if tt.bearer {
+				r.Header.Set("Authorization", "Bearer "+token)
+			} else {
+				r.AddCookie(cookie)
+			}
+			for k, v := range tt.header {
+				r.Header.Set(k, v)
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, r)
+			if rec.Code != tt.wantCode {
+				t.Fatalf("= %d %s, want %d", rec.Code, rec.Body, tt.wantCode)
+			}
+		})
+	}
+}
+
+func TestLoginRateLimit(t *testing.T) {
+	t.Parallel()
+	f := newAuthFixture(t)
+	f.addUser(t, "alice", "correct horse")
+	f.addUser(t, "bob", "battery staple")
+
+	try := func(user, password, remote string) *httptest.ResponseRecorder {
+		r := jsonLogin(user, password)
+		r.RemoteAddr = remote
+		rec := httptest.NewRecorder()
+		f.srv.ServeHTTP(rec, r)
+		return rec
+	}
+
+	// A success resets the count: 9 failures, a success, 9 failures never
+	// reach the limit of 10.
+	for i := range 19 {
+		password, want := "wrong horse", http.StatusUnauthorized
+		if i == 9 {
+			password, want = "correct horse", http.StatusOK
+		}
+		if rec := try("alice", password, "192.0.2.1:1000"); rec.Code != want {
+			t.Fatalf("attempt %d = %d %s, want %d", i+1, rec.Code, rec.Body, want)
+		}
+	}
+	// Clear the nine failures, then 25 in a row.
+	try("alice", "correct horse", "192.0.2.1:1000")
+	var codes []int
+	for i := range 25 {
+		rec := try("alice", "wrong horse", "192.0.2.1:1000")
+		codes = append(codes, rec.Code)
+		if rec.Code == http.StatusTooManyRequests {
+			secs, err := strconv.Atoi(rec.Header().Get("Retry-After"))
+			if err != nil || secs < 1 || secs > int(loginWindow/time.Second) {
+				t.Errorf("attempt %d: Retry-After = %q", i+1, rec.Header().Get("Retry-After"))
+			}
+		}
+	}
+	for i, code := range codes {
+		want := http.StatusUnauthorized
+		if i >= loginUserBurst {
+			want = http.StatusTooManyRequests
+		}
+		if code != want {
+			t.Errorf("wrong password %d answered %d, want %d (all: %v)", i+1, code, want, codes)
+		}
+	}
+	// While blocked even the right password waits: otherwise the guesser
+	// would learn from the answer which guess was right.
+	if rec := try("alice", "correct horse", "198.51.100.7:1000"); rec.Code != http.StatusTooManyRequests {
+		t.Errorf("right password while blocked = %d, want 429", rec.Code)
+	}
+	// Another account is unaffected.
+	if rec := try("bob", "battery staple", "198.51.100.7:1000"); rec.Code != http.StatusOK {
+		t.Errorf("bob from another address = %d %s, want 200", rec.Code, rec.Body)
+	}
+}
