@@ -1,4 +1,582 @@
 package webui
 
-// apiRoutes registers the JSON API under /api (owned by the API work).
-func (s *Server) apiRoutes() {}
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/fastflow-dev/fastflow/operator"
+	"github.com/fastflow-dev/fastflow/status"
+)
+
+// maxBodyBytes bounds every JSON request body: a run request or a secret is
+// a few hundred bytes, and nobody needs to make the server buffer more.
+const maxBodyBytes = 1 << 20
+
+// defaultLogStreamRateLimit is LOG_STREAM_RATE_LIMIT's default in lines per
+// second per SSE reader.
+const defaultLogStreamRateLimit = 100
+
+// runIDPattern is the only shape of run ID the API accepts: a lowercase UUID
+// as status.NewRunID makes. It is checked before the store or any file is
+// touched, so user input never takes part in building a path.
+var runIDPattern = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
+
+// apiRoute is one route of the JSON API.
+type apiRoute struct {
+	method, pattern string
+	handler         http.HandlerFunc
+}
+
+// apiRouteTable lists the API. apiRoutes registers it behind requireAuth;
+// the tests also mount it on a bare mux to exercise the handlers alone.
+func (s *Server) apiRouteTable() []apiRoute {
+	return []apiRoute{
+		{"GET", "/api/pipelines", s.apiListPipelines},
+		{"GET", "/api/pipelines/{name}", s.apiGetPipeline},
+		{"POST", "/api/pipelines/{name}/run", s.apiRunPipeline},
+		{"GET", "/api/pipelines/{name}/runs", s.apiListPipelineRuns},
+		{"GET", "/api/pipelines/{name}/stats", s.apiPipelineStats},
+		{"POST", "/api/pipelines/{name}/stats/reset", s.apiResetPipelineStats},
+		{"GET", "/api/runs", s.apiListRuns},
+		{"GET", "/api/runs/{id}", s.apiGetRun},
+		{"POST", "/api/runs/{id}/cancel", s.apiCancelRun},
+		{"POST", "/api/runs/{id}/retry", s.apiRetryRun},
+		{"GET", "/api/runs/{id}/logs", s.apiRunLogs},
+		{"GET", "/api/runs/{id}/logs/stream", s.apiStreamLogs},
+		{"GET", "/api/runs/{id}/metrics", s.apiRunMetrics},
+		{"GET", "/api/runs/{id}/metrics/stream", s.apiStreamMetrics},
+		{"GET", "/api/runs/{id}/health", s.apiRunHealth},
+		{"POST", "/api/sync", s.apiRequestSync},
+		{"GET", "/api/sync/status", s.apiSyncStatus},
+		{"GET", "/api/secrets", s.apiListSecrets},
+		{"PUT", "/api/secrets/{key}", s.apiPutSecret},
+		{"DELETE", "/api/secrets/{key}", s.apiDeleteSecret},
+	}
+}
+
+// apiRoutes registers the JSON API under /api; no route of it is public.
+func (s *Server) apiRoutes() {
+	for _, rt := range s.apiRouteTable() {
+		s.handle(rt.method, rt.pattern, false, rt.handler)
+	}
+}
+
+// triggeredBy names the user behind a request for the run record: the one
+// requireAuth let in.
+func triggeredBy(r *http.Request) string { return userFrom(r.Context()) }
+
+// logStreamRateLimit is LOG_STREAM_RATE_LIMIT in lines per second.
+// TODO(api): read s.cfg.LogStreamRateLimit once Config has it.
+func (s *Server) logStreamRateLimit() int {
+	if s.cfg.LogStreamRateLimit > 0 {
+		return s.cfg.LogStreamRateLimit
+	}
+	return defaultLogStreamRateLimit
+}
+
+// writeOpError answers an error of the operator or the store with its
+// status code. Anything unexpected is logged once, here, and answers 500
+// without internals.
+func (s *Server) writeOpError(w http.ResponseWriter, r *http.Request, err error) {
+	var perr *operator.ParamError
+	switch {
+	case errors.As(err, &perr):
+		writeError(w, http.StatusUnprocessableEntity, "invalid parameters", perr.Fields)
+	case errors.Is(err, operator.ErrPipelineNotFound), errors.Is(err, operator.ErrRunNotFound), errors.Is(err, status.ErrNotFound):
+		writeError(w, http.StatusNotFound, "not found", publicMessage(err))
+	case errors.Is(err, operator.ErrPipelineDisabled):
+		writeError(w, http.StatusConflict, "pipeline is disabled", publicMessage(err))
+	case errors.Is(err, operator.ErrPipelineInvalid):
+		writeError(w, http.StatusConflict, "pipeline is invalid", publicMessage(err))
+	case errors.Is(err, operator.ErrMissingSecret):
+		writeError(w, http.StatusConflict, "secret missing", publicMessage(err))
+	case errors.Is(err, operator.ErrRunNotActive):
+		writeError(w, http.StatusConflict, "run is not in a state that allows this", publicMessage(err))
+	case errors.Is(err, operator.ErrTooManyRuns):
+		w.Header().Set("Retry-After", "5")
+		writeError(w, http.StatusTooManyRequests, "too many runs", publicMessage(err))
+	case errors.Is(err, operator.ErrRuntimeUnavailable):
+		w.Header().Set("Retry-After", "10")
+		writeError(w, http.StatusServiceUnavailable, "container runtime unavailable", nil)
+	case errors.Is(err, operator.ErrNotAccepting):
+		w.Header().Set("Retry-After", "5")
+		writeError(w, http.StatusServiceUnavailable, "not accepting runs now", nil)
+	case errors.Is(err, status.ErrInvalidCursor):
+		writeError(w, http.StatusBadRequest, "invalid cursor", nil)
+	case errors.Is(err, status.ErrInvalidArgument):
+		writeError(w, http.StatusBadRequest, "invalid argument", publicMessage(err))
+	case errors.Is(err, context.Canceled):
+		// The client went away; nobody reads the answer.
+	default:
+		s.log.Error("api request", "method", r.Method, "path", r.URL.Path, "err", err)
+		writeError(w, http.StatusInternalServerError, "internal error", nil)
+	}
+}
+
+// publicMessage is the error text without the package prefix of the
+// sentinel ("operator: "), which means nothing to an API client.
+func publicMessage(err error) string {
+	return strings.TrimPrefix(err.Error(), "operator: ")
+}
+
+// decodeBody reads a JSON body of at most maxBodyBytes into v. An empty body
+// leaves v as it is. Unknown fields are refused so a misspelt "parameters"
+// is not silently ignored.
+func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return fmt.Errorf("body larger than %d bytes", tooBig.Limit)
+		}
+		return err
+	}
+	if dec.More() {
+		return errors.New("body has data after the JSON value")
+	}
+	return nil
+}
+
+// runFromPath validates the {id} path value and loads the run. A malformed
+// id answers 404 here, before the store or a file is touched.
+func (s *Server) runFromPath(w http.ResponseWriter, r *http.Request) (status.Run, bool) {
+	id := r.PathValue("id")
+	if !runIDPattern.MatchString(id) {
+		writeError(w, http.StatusNotFound, "not found", "no run with that id")
+		return status.Run{}, false
+	}
+	run, err := s.cfg.Store.GetRun(r.Context(), id)
+	if errors.Is(err, status.ErrNotFound) {
+		writeError(w, http.StatusNotFound, "not found", "no run with that id")
+		return status.Run{}, false
+	}
+	if err != nil {
+		s.writeOpError(w, r, fmt.Errorf("get run %s: %w", id, err))
+		return status.Run{}, false
+	}
+	return run, true
+}
+
+// runJSON is a run as the API returns it (DESIGN.md "Run record").
+type runJSON struct {
+	ID                string            `json:"id"`
+	Pipeline          string            `json:"pipeline"`
+	Status            status.RunStatus  `json:"status"`
+	ErrorType         *status.ErrorType `json:"error_type"`
+	ExitCode          *int              `json:"exit_code"`
+	Message           string            `json:"message"`
+	Revision          string            `json:"revision"`
+	Trigger           status.Trigger    `json:"trigger"`
+	TriggeredBy       string            `json:"triggered_by"`
+	Attempt           int               `json:"attempt"`
+	RetryOf           *string           `json:"retry_of"`
+	Parameters        map[string]string `json:"parameters"`
+	EnvNames          []string          `json:"env_names"`
+	QueuedAt          *time.Time        `json:"queued_at"`
+	StartedAt         *time.Time        `json:"started_at"`
+	FinishedAt        *time.Time        `json:"finished_at"`
+	DurationSeconds   *float64          `json:"duration_seconds"`
+	UVVersion         string            `json:"uv_version"`
+	SetupDuration     float64           `json:"setup_duration"`
+	PeakCPUPercent    float64           `json:"peak_cpu_percent"`
+	PeakRAMMB         float64           `json:"peak_ram_mb"`
+	SoftLimitExceeded bool              `json:"soft_limit_exceeded"`
+	ContainerID       string            `json:"container_id"`
+	LogURL            string            `json:"log_url"`
+	MetricsURL        string            `json:"metrics_url"`
+}
+
+func newRunJSON(r status.Run) runJSON {
+	j := runJSON{
+		ID:                r.ID,
+		Pipeline:          r.Pipeline,
+		Status:            r.Status,
+		ExitCode:          r.ExitCode,
+		Message:           r.Message,
+		Revision:          r.Revision,
+		Trigger:           r.Trigger,
+		TriggeredBy:       r.TriggeredBy,
+		Attempt:           r.Attempt,
+		Parameters:        r.Parameters,
+		EnvNames:          r.EnvNames,
+		QueuedAt:          timeOrNil(r.QueuedAt),
+		StartedAt:         timeOrNil(r.StartedAt),
+		FinishedAt:        timeOrNil(r.FinishedAt),
+		UVVersion:         r.UVVersion,
+		SetupDuration:     round(r.SetupDuration.Seconds(), 3),
+		PeakCPUPercent:    round(r.PeakCPUPercent, 1),
+		PeakRAMMB:         round(float64(r.PeakRAMBytes)/(1<<20), 1),
+		SoftLimitExceeded: r.SoftLimitExceeded,
+		ContainerID:       r.ContainerID,
+		LogURL:            "/api/runs/" + r.ID + "/logs",
+		MetricsURL:        "/api/runs/" + r.ID + "/metrics",
+	}
+	if r.ErrorType != "" {
+		et := r.ErrorType
+		j.ErrorType = &et
+	}
+	if r.RetryOf != "" {
+		ro := r.RetryOf
+		j.RetryOf = &ro
+	}
+	if !r.StartedAt.IsZero() && !r.FinishedAt.IsZero() {
+		d := round(r.Duration().Seconds(), 3)
+		j.DurationSeconds = &d
+	}
+	// Clients iterate these; null would make every one of them check.
+	if j.Parameters == nil {
+		j.Parameters = map[string]string{}
+	}
+	if j.EnvNames == nil {
+		j.EnvNames = []string{}
+	}
+	return j
+}
+
+// timeOrNil is t in UTC, or nil for the zero time ("not yet").
+func timeOrNil(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+func round(f float64, places int) float64 {
+	p := math.Pow(10, float64(places))
+	return math.Round(f*p) / p
+}
+
+// listJSON is every list answer (DESIGN.md: {"items", "next_cursor"}).
+type listJSON[T any] struct {
+	Items      []T    `json:"items"`
+	NextCursor string `json:"next_cursor"`
+}
+
+func (s *Server) apiGetRun(w http.ResponseWriter, r *http.Request) {
+	run, ok := s.runFromPath(w, r)
+	if !ok {
+		return
+	}
+	writeJSON(w, http.StatusOK, newRunJSON(run))
+}
+
+// apiRunRequest is the body of POST /api/pipelines/{name}/run.
+type apiRunRequest struct {
+	Parameters map[string]any    `json:"parameters"`
+	Env        map[string]string `json:"env"`
+}
+
+func (s *Server) apiRunPipeline(w http.ResponseWriter, r *http.Request) {
+	var req apiRunRequest
+	if err := decodeBody(w, r, &req); err != nil {
+		writeError(w, http.StatusBadRequest, "malformed request body", err.Error())
+		return
+	}
+	if bad := badEnvNames(req.Env); len(bad) > 0 {
+		writeError(w, http.StatusBadRequest, "invalid env names", bad)
+		return
+	}
+	run, err := s.cfg.Operator.RunPipeline(r.Context(), operator.RunRequest{
+		Pipeline:    r.PathValue("name"),
+		Parameters:  req.Parameters,
+		Env:         req.Env,
+		Trigger:     status.TriggerManual,
+		TriggeredBy: triggeredBy(r),
+	})
+	if err != nil {
+		s.writeOpError(w, r, err)
+		return
+	}
+	w.Header().Set("Location", "/api/runs/"+run.ID)
+	writeJSON(w, http.StatusCreated, newRunJSON(run))
+}
+
+// envName is what a container accepts as a variable name without surprises.
+var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// badEnvNames lists the names in env that are not plain variable names: an
+// "=" or a NUL in a name would corrupt the container's environment.
+func badEnvNames(env map[string]string) map[string]string {
+	bad := map[string]string{}
+	for k, v := range env {
+		switch {
+		case !envName.MatchString(k):
+			bad[k] = "not a valid environment variable name"
+		case strings.ContainsRune(v, 0):
+			bad[k] = "value contains a NUL byte"
+		}
+	}
+	return bad
+}
+
+func (s *Server) apiCancelRun(w http.ResponseWriter, r *http.Request) {
+	run, ok := s.runFromPath(w, r)
+	if !ok {
+		return
+	}
+	// The record is the truth: a run already final may still be in the
+	// operator's hands for a moment while its container is removed.
+	if run.Status.Final() {
+		writeError(w, http.StatusConflict, "run is not in a state that allows this", "run "+run.ID+" already ended "+string(run.Status))
+		return
+	}
+	if err := s.cfg.Operator.CancelRun(r.Context(), run.ID); err != nil {
+		s.writeOpError(w, r, err)
+		return
+	}
+	// The supervisor stops the container with its grace period; the run
+	// turns CANCELLED then, so this answers "accepted", with the run as
+	// it is now.
+	writeJSON(w, http.StatusAccepted, newRunJSON(run))
+}
+
+func (s *Server) apiRetryRun(w http.ResponseWriter, r *http.Request) {
+	run, ok := s.runFromPath(w, r)
+	if !ok {
+		return
+	}
+	next, err := s.cfg.Operator.RetryRun(r.Context(), run.ID, triggeredBy(r))
+	if err != nil {
+		s.writeOpError(w, r, err)
+		return
+	}
+	w.Header().Set("Location", "/api/runs/"+next.ID)
+	writeJSON(w, http.StatusCreated, newRunJSON(next))
+}
+
+// Bounds of a runs page; the store clamps too, but an out-of-range value
+// is a client mistake worth a 400 rather than a silent change.
+const (
+	minRunsLimit = 1
+	maxRunsLimit = 1000
+)
+
+// parseRunFilter reads the query of a runs listing. Every problem is named
+// in the returned map, keyed by parameter.
+func parseRunFilter(q map[string][]string) (status.RunFilter, map[string]string) {
+	get := func(k string) string {
+		if v := q[k]; len(v) > 0 {
+			return v[len(v)-1]
+		}
+		return ""
+	}
+	var f status.RunFilter
+	bad := map[string]string{}
+	f.Pipeline = get("pipeline")
+	for _, v := range q["status"] {
+		for part := range strings.SplitSeq(v, ",") {
+			st := status.RunStatus(strings.ToUpper(strings.TrimSpace(part)))
+			if st == "" {
+				continue
+			}
+			if !st.Valid() {
+				bad["status"] = fmt.Sprintf("unknown status %q; want PENDING, RUNNING, SUCCESS, FAILED, CANCELLED, TIMEOUT or INTERRUPTED", part)
+				continue
+			}
+			f.Statuses = append(f.Statuses, st)
+		}
+	}
+	for _, p := range []struct {
+		key string
+		dst *time.Time
+	}{{"since", &f.Since}, {"until", &f.Until}} {
+		v := get(p.key)
+		if v == "" {
+			continue
+		}
+		t, err := time.Parse(time.RFC3339Nano, v)
+		if err != nil {
+			bad[p.key] = fmt.Sprintf("%q is not an RFC 3339 time such as 2026-01-02T15:04:05Z", v)
+			continue
+		}
+		*p.dst = t.UTC()
+	}
+	if !f.Since.IsZero() && !f.Until.IsZero() && !f.Since.Before(f.Until) {
+		bad["until"] = "must be after since"
+	}
+	switch o := get("order"); o {
+	case "", "desc":
+		f.Order = status.OrderDesc
+	case "asc":
+		f.Order = status.OrderAsc
+	default:
+		bad["order"] = fmt.Sprintf("%q: want asc or desc", o)
+	}
+	if v := get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < minRunsLimit || n > maxRunsLimit {
+			bad["limit"] = fmt.Sprintf("%q: want an integer from %d to %d", v, minRunsLimit, maxRunsLimit)
+		} else {
+			f.Limit = n
+		}
+	}
+	if v := get("cursor"); v != "" {
+		if _, err := status.DecodeRunCursor(v); err != nil {
+			bad["cursor"] = "not a cursor this server returned"
+		} else {
+			f.Cursor = v
+		}
+	}
+	return f, bad
+}
+
+func (s *Server) listRuns(w http.ResponseWriter, r *http.Request, f status.RunFilter) {
+	page, err := s.cfg.Store.ListRuns(r.Context(), f)
+	if err != nil {
+		s.writeOpError(w, r, fmt.Errorf("list runs: %w", err))
+		return
+	}
+	out := listJSON[runJSON]{Items: make([]runJSON, 0, len(page.Runs)), NextCursor: page.NextCursor}
+	for _, run := range page.Runs {
+		out.Items = append(out.Items, newRunJSON(run))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// runsQuery parses the query string strictly: url.Values from r.URL.Query
+// silently drops pairs with bad escapes, which would turn a mistyped
+// cursor into the first page.
+func runsQuery(w http.ResponseWriter, r *http.Request) (url.Values, bool) {
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "malformed query string", err.Error())
+		return nil, false
+	}
+	return q, true
+}
+
+func (s *Server) apiListRuns(w http.ResponseWriter, r *http.Request) {
+	q, ok := runsQuery(w, r)
+	if !ok {
+		return
+	}
+	f, bad := parseRunFilter(q)
+	if len(bad) > 0 {
+		writeError(w, http.StatusBadRequest, "invalid query", bad)
+		return
+	}
+	s.listRuns(w, r, f)
+}
+
+func (s *Server) apiListPipelineRuns(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	q, ok := runsQuery(w, r)
+	if !ok {
+		return
+	}
+	q.Del("pipeline")
+	f, bad := parseRunFilter(q)
+	if len(bad) > 0 {
+		writeError(w, http.StatusBadRequest, "invalid query", bad)
+		return
+	}
+	if known, err := s.pipelineKnown(r.Context(), name); err != nil {
+		s.writeOpError(w, r, err)
+		return
+	} else if !known {
+		writeError(w, http.StatusNotFound, "not found", "no pipeline named "+strconv.Quote(name))
+		return
+	}
+	f.Pipeline = name
+	s.listRuns(w, r, f)
+}
+
+// pipelineKnown reports whether name is a pipeline of the live revision or
+// one the store has counters or runs of (a pipeline removed from the
+// repository keeps its history).
+func (s *Server) pipelineKnown(ctx context.Context, name string) (bool, error) {
+	if snap := s.cfg.Operator.Snapshot(); snap != nil {
+		if _, ok := snap.Pipeline(name); ok {
+			return true, nil
+		}
+	}
+	_, err := s.cfg.Store.GetPipelineStats(ctx, name)
+	if err == nil {
+		return true, nil
+	}
+	if !errors.Is(err, status.ErrNotFound) {
+		return false, fmt.Errorf("pipeline stats of %s: %w", name, err)
+	}
+	page, err := s.cfg.Store.ListRuns(ctx, status.RunFilter{Pipeline: name, Limit: 1})
+	if err != nil {
+		return false, fmt.Errorf("runs of %s: %w", name, err)
+	}
+	return len(page.Runs) > 0, nil
+}
+
+func (s *Server) apiRequestSync(w http.ResponseWriter, _ *http.Request) {
+	s.cfg.Operator.RequestSync(operator.TriggerManual)
+	writeJSON(w, http.StatusAccepted, map[string]string{"status": "requested"})
+}
+
+// syncJSON is one sync attempt.
+type syncJSON struct {
+	Trigger       string     `json:"trigger"`
+	Outcome       string     `json:"outcome"`
+	Revision      string     `json:"revision"`
+	Branch        string     `json:"branch"`
+	CommitMessage string     `json:"commit_message"`
+	Pipelines     int        `json:"pipelines"`
+	Problems      int        `json:"problems"`
+	Error         string     `json:"error,omitempty"`
+	StartedAt     *time.Time `json:"started_at"`
+	FinishedAt    *time.Time `json:"finished_at"`
+}
+
+func newSyncJSON(ev status.SyncEvent) syncJSON {
+	return syncJSON{
+		Trigger: ev.Trigger, Outcome: ev.Outcome, Revision: ev.Revision, Branch: ev.Branch,
+		CommitMessage: ev.CommitMessage, Pipelines: ev.Pipelines, Problems: ev.Problems, Error: ev.Error,
+		StartedAt: timeOrNil(ev.StartedAt), FinishedAt: timeOrNil(ev.FinishedAt),
+	}
+}
+
+// syncStatusJSON is the answer of GET /api/sync/status.
+type syncStatusJSON struct {
+	Revision      string     `json:"revision"`
+	Branch        string     `json:"branch"`
+	CommitMessage string     `json:"commit_message"`
+	Running       bool       `json:"running"`
+	LastSuccessAt *time.Time `json:"last_success_at"`
+	Last          *syncJSON  `json:"last"`
+	History       []syncJSON `json:"history"`
+}
+
+// syncHistory is how many past syncs the status answer lists.
+const syncHistory = 10
+
+func (s *Server) apiSyncStatus(w http.ResponseWriter, r *http.Request) {
+	st := s.cfg.Operator.SyncState()
+	out := syncStatusJSON{Running: st.Running, LastSuccessAt: timeOrNil(st.LastSuccess), History: []syncJSON{}}
+	if st.Live != nil {
+		out.Revision, out.Branch, out.CommitMessage = st.Live.Revision, st.Live.Branch, st.Live.CommitMessage
+	}
+	if !st.Last.FinishedAt.IsZero() {
+		last := newSyncJSON(st.Last)
+		out.Last = &last
+	}
+	evs, err := s.cfg.Store.ListSyncs(r.Context(), syncHistory)
+	if err != nil {
+		s.writeOpError(w, r, fmt.Errorf("list syncs: %w", err))
+		return
+	}
+	for _, ev := range evs {
+		out.History = append(out.History, newSyncJSON(ev))
+	}
+	writeJSON(w, http.StatusOK, out)
+}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/fastflow-dev/fastflow/operator"
 	"github.com/fastflow-dev/fastflow/status"
+	"github.com/fastflow-dev/fastflow/status/secrets"
 )
 
 // Check is one dependency /health reports on. A failing critical check makes
@@ -34,6 +35,11 @@ type Config struct {
 	// SecureCookies marks the session cookie Secure; set it when BASE_URL
 	// is https (behind a TLS-terminating proxy the request itself is not).
 	SecureCookies bool
+	// Secrets backs /api/secrets; nil answers 503 there.
+	Secrets *secrets.Vault
+	// LogStreamRateLimit caps the lines per second of one log stream
+	// (LOG_STREAM_RATE_LIMIT); zero means the default of 100.
+	LogStreamRateLimit int
 	// ProbeTimeout bounds each check of one /health request. Default 2s.
 	ProbeTimeout time.Duration
 	Logger       *slog.Logger
@@ -242,9 +248,17 @@ func (s *Server) handleLive(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
-// handleReady is ready once critical dependencies answer and a revision is
-// live, so a load balancer does not send users to an empty instance.
+// handleReady is ready once the operator admits runs, critical
+// dependencies answer and a revision is live, so a load balancer does not
+// send users to an instance that would refuse them.
 func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
+	select {
+	case <-s.cfg.Operator.Ready():
+	default:
+		// Still reconciling the last process's runs or on its first sync.
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "starting"})
+		return
+	}
 	h := s.health(r.Context())
 	if h.Status == "unavailable" || h.Sync.Revision == "" {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready"})

@@ -64,9 +64,11 @@ func serveWith(ctx context.Context, cfg config, log *slog.Logger, ready chan<- s
 	}
 
 	handler, err := webui.New(webui.Config{
-		Operator:      op,
-		Store:         store,
-		SecureCookies: strings.HasPrefix(cfg.BaseURL, "https://"),
+		Operator:           op,
+		Store:              store,
+		SecureCookies:      strings.HasPrefix(cfg.BaseURL, "https://"),
+		Secrets:            parts.vault,
+		LogStreamRateLimit: cfg.LogStreamRateLimit,
 		Checks: []webui.Check{
 			{Name: "database", Critical: true, Probe: store.Ping},
 			// Not critical: with Docker down the UI, API and history still
