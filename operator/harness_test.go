@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -21,20 +20,13 @@ import (
 )
 
 // workerImage is the local worker image `make test` builds.
-const workerImage = "fastflow-worker:local"
+const workerImage = dockertest.WorkerImage
 
 // requireWorkerImage skips without the image on a developer machine and
 // fails under CI, where `make test` must have built it.
 func requireWorkerImage(t testing.TB) *docker.Client {
 	t.Helper()
-	cli := dockertest.RequireDocker(t)
-	if err := exec.Command("docker", "image", "inspect", workerImage).Run(); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("image %s is missing; `make test` builds it with scripts/worker-image.sh", workerImage)
-		}
-		t.Skipf("image %s is missing; build it with scripts/worker-image.sh", workerImage)
-	}
-	return cli
+	return dockertest.RequireImage(t, workerImage)
 }
 
 // wheelsDir is the offline find-links folder the worker image's stand-in uv

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -28,20 +27,13 @@ import (
 )
 
 // apiWorkerImage is the local worker image `make test` builds.
-const apiWorkerImage = "fastflow-worker:local"
+const apiWorkerImage = dockertest.WorkerImage
 
 // requireAPIWorker skips without Docker or the worker image on a developer
 // machine and fails under CI, where `make test` must have built both.
 func requireAPIWorker(t testing.TB) *docker.Client {
 	t.Helper()
-	cli := dockertest.RequireDocker(t)
-	if err := exec.Command("docker", "image", "inspect", apiWorkerImage).Run(); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("image %s is missing; `make test` builds it with scripts/worker-image.sh", apiWorkerImage)
-		}
-		t.Skipf("image %s is missing; build it with scripts/worker-image.sh", apiWorkerImage)
-	}
-	return cli
+	return dockertest.RequireImage(t, apiWorkerImage)
 }
 
 // apiEnv is the whole server over HTTP: a real repository, SQLite, an

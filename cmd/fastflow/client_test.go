@@ -7,8 +7,6 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -46,13 +44,7 @@ func (s *testServer) cli(stdin string, env []string, args ...string) (string, st
 // serves and waits until the server admits runs.
 func startServer(t *testing.T, files map[string]string, extra []string, before func(s *testServer)) *testServer {
 	t.Helper()
-	dockertest.RequireDocker(t)
-	if err := exec.Command("docker", "image", "inspect", "fastflow-worker:local").Run(); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("fastflow-worker:local is missing; make test builds it")
-		}
-		t.Skip("fastflow-worker:local is missing")
-	}
+	dockertest.RequireImage(t, dockertest.WorkerImage)
 	remote := gittest.New(t)
 	remote.Commit("pipelines", files)
 	data := t.TempDir()

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
 
@@ -14,13 +12,7 @@ import (
 )
 
 func TestTryRunsOnePipeline(t *testing.T) {
-	dockertest.RequireDocker(t)
-	if err := exec.Command("docker", "image", "inspect", "fastflow-worker:local").Run(); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("fastflow-worker:local is missing; make test builds it")
-		}
-		t.Skip("fastflow-worker:local is missing")
-	}
+	dockertest.RequireImage(t, dockertest.WorkerImage)
 	remote := gittest.New(t)
 	remote.Commit("two", map[string]string{
 		"ok/main.py":  "import os\nprint('hi', os.environ['WHO'])\n",

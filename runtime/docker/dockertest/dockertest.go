@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"os/exec"
 	"strconv"
 	"testing"
 	"time"
@@ -57,4 +58,24 @@ func RequireDocker(t testing.TB) *docker.Client {
 func inCI() bool {
 	ci, _ := strconv.ParseBool(os.Getenv("CI"))
 	return ci
+}
+
+// WorkerImage is the local worker image `make test` builds with
+// scripts/worker-image.sh where no registry can be reached.
+const WorkerImage = "fastflow-worker:local"
+
+// RequireImage is RequireDocker for tests that also need image present in
+// the daemon: it skips without it on a developer machine and fails under
+// CI, where `make test` builds it first.
+func RequireImage(t testing.TB, image string) *docker.Client {
+	t.Helper()
+	c := RequireDocker(t)
+	if err := exec.Command("docker", "image", "inspect", image).Run(); err != nil {
+		msg := "docker: image " + image + " is missing (make worker-image builds the local one)"
+		if inCI() {
+			t.Fatal(msg + " [CI=true: a missing image is a failure]")
+		}
+		t.Skip(msg)
+	}
+	return c
 }
