@@ -222,6 +222,11 @@ func (o *Operator) Run(ctx context.Context) error {
 	o.syncOnce(ctx, TriggerStartup)
 	close(o.ready)
 
+	// The scheduler fires runs from the live snapshot until ctx ends.
+	var loops sync.WaitGroup
+	defer loops.Wait()
+	loops.Go(func() { o.runScheduler(ctx) })
+
 	var tick <-chan time.Time
 	if o.cfg.SyncInterval > 0 {
 		ticker := time.NewTicker(o.cfg.SyncInterval)
@@ -363,6 +368,7 @@ func (o *Operator) syncOnce(ctx context.Context, trigger string) {
 		o.log.Error("record sync", "err", err)
 	}
 	if res.Outcome == repo.OutcomeUpdated {
+		o.afterPublish(ctx, res.Snapshot)
 		o.collectRevisions(ctx)
 	}
 }

@@ -73,6 +73,11 @@ func (o *Operator) supervise(ctx context.Context, ar *activeRun, plan runPlan) {
 
 	id := plan.containerID
 	if id == "" {
+		// A run waits while its pipeline's requirements are being warmed,
+		// instead of racing the warm-up on the shared uv cache.
+		if !o.waitForPreheat(ctx, plan.pipeline, w) {
+			return // shutting down: reconciled at the next start
+		}
 		spec := o.runSpec(run, plan)
 		id, err = o.rt.Start(ctx, spec)
 		if err != nil {
