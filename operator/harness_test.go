@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -221,7 +222,14 @@ func globLogs(data, runID string) ([]string, error) {
 }
 
 // testInstance names the installation on data the same way in every
-// process, so a restarted operator owns what the killed one started.
+// process, so a restarted operator owns what the killed one started. Each
+// name is remembered so that TestMain checks only this package's
+// containers: other packages' tests run at the same time.
 func testInstance(data string) string {
-	return "test-" + filepath.Base(filepath.Dir(data)) + "-" + filepath.Base(data)
+	name := "test-" + filepath.Base(filepath.Dir(data)) + "-" + filepath.Base(data)
+	ownInstances.Store(name, true)
+	return name
 }
+
+// ownInstances are the instance labels this test process used.
+var ownInstances sync.Map

@@ -31,8 +31,10 @@ func leftoverContainers() string {
 	}
 	var left []string
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		if f := strings.Fields(line); len(f) > 1 && strings.HasPrefix(f[1], "test-") {
-			left = append(left, line)
+		if f := strings.Fields(line); len(f) > 1 {
+			if _, ours := ownInstances.Load(f[1]); ours {
+				left = append(left, line)
+			}
 		}
 	}
 	return strings.Join(left, "\n")
