@@ -9,6 +9,7 @@ import (
 	"maps"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fastflow-dev/fastflow/repo"
@@ -184,14 +185,17 @@ func (o *Operator) watch(ctx context.Context, ar *activeRun, log *slog.Logger, i
 	// stops them on every other way out, so none outlives this call.
 	pumpCtx, stopPumps := context.WithCancel(ctx)
 	defer stopPumps()
-	var pumps sync.WaitGroup
+	var (
+		pumps    sync.WaitGroup
+		progress atomic.Int64 // lines stored by pumpLogs, for the drain wait
+	)
 	logsDone := make(chan struct{})
 	lastCh := make(chan runtime.LogLine, 1)
 	pumps.Add(2)
 	go func() {
 		defer pumps.Done()
 		defer close(logsDone)
-		lastCh <- o.pumpLogs(pumpCtx, log, id, newResumer(resumeFrom, masker.Mask), masker, w, marker)
+		lastCh <- o.pumpLogs(pumpCtx, log, id, newResumer(resumeFrom, masker.Mask), masker, w, marker, &progress)
 	}()
 	go func() {
 		defer pumps.Done()
@@ -250,16 +254,32 @@ func (o *Operator) watch(ctx context.Context, ar *activeRun, log *slog.Logger, i
 	if res.err != nil {
 		return res, reason, runtime.LogLine{}, false
 	}
-	// Everything the container wrote is in the log stream before it ends.
-	t := time.NewTimer(10 * time.Second)
+	// Everything the container wrote is in the log stream before it ends,
+	// but the stream can trail the exit by a lot (a flood of output, a
+	// loaded machine). Wait as long as lines keep coming; give up only on
+	// a stream that has gone quiet without ending.
+	t := time.NewTimer(logDrainIdle)
 	defer t.Stop()
-	select {
-	case <-logsDone:
-	case <-t.C:
-		log.Warn("log stream did not end after the container exited; closing it")
+	seen := progress.Load()
+	for {
+		select {
+		case <-logsDone:
+			return res, reason, runtime.LogLine{}, false
+		case <-t.C:
+			if now := progress.Load(); now != seen {
+				seen = now
+				t.Reset(logDrainIdle)
+				continue
+			}
+			log.Warn("log stream went quiet without ending after the container exited; closing it")
+			return res, reason, runtime.LogLine{}, false
+		}
 	}
-	return res, reason, runtime.LogLine{}, false
 }
+
+// logDrainIdle is how long the log stream may stay silent after the
+// container exited before it is taken as hung.
+const logDrainIdle = 10 * time.Second
 
 // waitForRuntime polls the runtime until it answers again or ctx ends.
 func (o *Operator) waitForRuntime(ctx context.Context) bool {
@@ -420,7 +440,7 @@ func (o *Operator) runSpec(run status.Run, plan runPlan) runtime.RunSpec {
 // After a restart the stream is re-read from a little before the last
 // stored line and the resumer drops what is already stored, so no line is
 // lost or doubled. The wrapper's marker lines are consumed, not stored.
-func (o *Operator) pumpLogs(ctx context.Context, log *slog.Logger, id string, res *resumer, masker *logs.Masker, w *logs.Writer, marker func(string) bool) (last runtime.LogLine) {
+func (o *Operator) pumpLogs(ctx context.Context, log *slog.Logger, id string, res *resumer, masker *logs.Masker, w *logs.Writer, marker func(string) bool, progress *atomic.Int64) (last runtime.LogLine) {
 	stream, err := o.rt.Logs(ctx, id, runtime.LogOptions{Since: res.since(), Follow: true})
 	if err != nil {
 		if ctx.Err() == nil {
@@ -429,6 +449,7 @@ func (o *Operator) pumpLogs(ctx context.Context, log *slog.Logger, id string, re
 		return runtime.LogLine{}
 	}
 	defer stream.Close()
+	defer func() { last.Text = masker.Mask(last.Text) }()
 	store := func(lines []runtime.LogLine) bool {
 		for _, line := range lines {
 			if line.Stream == logs.StreamStdout && marker(line.Text) {
@@ -438,7 +459,8 @@ func (o *Operator) pumpLogs(ctx context.Context, log *slog.Logger, id string, re
 				log.Error("write log", "err", err)
 				return false
 			}
-			last = runtime.LogLine{Time: line.Time, Stream: line.Stream, Text: masker.Mask(line.Text)}
+			last = line // masked once, on the way out
+			progress.Add(1)
 		}
 		return true
 	}

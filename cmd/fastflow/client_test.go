@@ -51,7 +51,7 @@ func startServer(t *testing.T, files map[string]string, extra []string, before f
 	s := &testServer{t: t}
 	s.environ = append([]string{"DATA_DIR=" + data, "GIT_REPO_URL=" + remote.Dir, "WORKER_BASE_IMAGE=fastflow-worker:local",
 		"WORKER_NETWORK=none", "LISTEN_ADDR=127.0.0.1:0", "ADMIN_PASSWORD=correct-horse-battery", "LOG_LEVEL=error",
-		"UV_CACHE_DIR=" + filepath.Join(data, "uv")}, extra...)
+		"UV_CACHE_DIR=" + filepath.Join(data, "uv"), "LOGS_DIR=" + filepath.Join(data, "logs")}, extra...)
 	s.cli("s3cret-password\n", s.environ, "user", "add", "ci")
 	token, _, _ := s.cli("", s.environ, "token", "create", "ci-token", "--user", "ci")
 	token = strings.TrimSpace(token)
