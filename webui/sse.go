@@ -449,7 +449,9 @@ func (s *Server) apiStreamLogs(w http.ResponseWriter, r *http.Request) {
 	if rate <= 0 {
 		rate = defaultLogStreamRateLimit
 	}
-	st := newLogStream(s.cfg.Operator.LogHubs(), run, s.getRunFunc(run.ID), after, rate)
+	cur := logs.NewCursor(run.LogPath)
+	defer cur.Close()
+	st := newLogStream(s.cfg.Operator.LogHubs(), run, s.getRunFunc(run.ID), after, rate, cur)
 	sse, err := startSSE(w)
 	if err != nil {
 		s.endStream(r, run, err)
@@ -461,7 +463,11 @@ func (s *Server) apiStreamLogs(w http.ResponseWriter, r *http.Request) {
 
 // newLogStream streams the log of run after line after, at most rate lines
 // a second.
-func newLogStream(hubs *logs.Hubs[logs.Line], run status.Run, getRun func(context.Context) (status.Run, error), after int64, rate int) *seqStream[logs.Line] {
+//
+// cur reads the file forward: a stream asks for ever later lines, and
+// rescanning from line 1 for each catch-up made 100 readers of a busy run
+// quadratic in its log size.
+func newLogStream(hubs *logs.Hubs[logs.Line], run status.Run, getRun func(context.Context) (status.Run, error), after int64, rate int, cur *logs.Cursor) *seqStream[logs.Line] {
 	path := run.LogPath
 	return &seqStream[logs.Line]{
 		hubs: hubs, run: run, getRun: getRun, last: after,
@@ -472,7 +478,7 @@ func newLogStream(hubs *logs.Hubs[logs.Line], run status.Run, getRun func(contex
 			if to >= 0 {
 				limit = int(to - from + 1)
 			}
-			lines, err := logs.Read(path, from, limit)
+			lines, err := cur.Read(from, limit)
 			if errors.Is(err, fs.ErrNotExist) {
 				return nil, nil
 			}

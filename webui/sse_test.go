@@ -155,7 +155,9 @@ func TestLogStream(t *testing.T) {
 				}
 				return r, nil
 			}
-			st := newLogStream(hubs, run, getRun, tt.after, tt.rate)
+			cur := logs.NewCursor(run.LogPath)
+			defer cur.Close()
+			st := newLogStream(hubs, run, getRun, tt.after, tt.rate, cur)
 			rec := httptest.NewRecorder()
 			sse, err := startSSE(rec)
 			if err != nil {
@@ -200,7 +202,9 @@ func TestLogStreamClientLeaves(t *testing.T) {
 	hubs := logs.NewHubs[logs.Line](10)
 	hubs.Open(id)
 	run := status.Run{ID: id, LogPath: filepath.Join(t.TempDir(), "missing.log"), Status: status.RunRunning}
-	st := newLogStream(hubs, run, func(context.Context) (status.Run, error) { return run, nil }, 0, 100)
+	cur := logs.NewCursor(run.LogPath)
+	defer cur.Close()
+	st := newLogStream(hubs, run, func(context.Context) (status.Run, error) { return run, nil }, 0, 100, cur)
 	rec := httptest.NewRecorder()
 	sse, err := startSSE(rec)
 	if err != nil {
