@@ -12,6 +12,7 @@ import (
 	"github.com/fastflow-dev/fastflow/repo"
 	"github.com/fastflow-dev/fastflow/runtime"
 	"github.com/fastflow-dev/fastflow/status"
+	"github.com/fastflow-dev/fastflow/status/checks"
 	"github.com/fastflow-dev/fastflow/status/logs"
 	"github.com/fastflow-dev/fastflow/status/metrics"
 )
@@ -59,6 +60,9 @@ type Config struct {
 	// site setup such as a wheelhouse (UV_FIND_LINKS) next to the workers.
 	WorkerEnv    map[string]string
 	WorkerMounts []runtime.Mount
+	// PreHeat warms the uv cache after each sync for pipelines whose
+	// requirements.txt is new or changed (UV_PRE_HEAT).
+	PreHeat bool
 	// ShutdownPolicy is ShutdownDetach (default) or ShutdownStop.
 	ShutdownPolicy string
 	// StopGrace is how long a stopped container gets between SIGTERM and
@@ -66,6 +70,8 @@ type Config struct {
 	StopGrace time.Duration
 	// Secrets resolves the secrets pipelines name; nil refuses such runs.
 	Secrets SecretSource
+	// Checks reports validation and runs as GitHub check runs; nil is off.
+	Checks *checks.Reporter
 	// Instance identifies this installation on a shared container host; it
 	// labels every container and scopes reconciliation (required).
 	Instance string
@@ -153,6 +159,10 @@ type Operator struct {
 	active    map[string]*activeRun
 	runCtx    context.Context
 	runWG     sync.WaitGroup
+	// queue holds scheduled runs waiting for a slot, oldest first.
+	queue runQueue
+
+	preheat *preheater
 }
 
 // New checks its inputs; it starts nothing.
@@ -166,11 +176,13 @@ func New(cfg Config, syncer *repo.Syncer, store status.Store, rt runtime.Runtime
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Operator{
+	o := &Operator{
 		cfg: cfg, log: cfg.Logger, syncer: syncer, store: store, rt: rt, secrets: cfg.Secrets,
 		logHubs: logs.NewHubs[logs.Line](2000), metricHubs: logs.NewHubs[metrics.Point](600),
 		kick: make(chan struct{}, 1), ready: make(chan struct{}), active: map[string]*activeRun{},
-	}, nil
+	}
+	o.preheat = newPreheater(o)
+	return o, nil
 }
 
 // Ready is closed once the operator has reconciled the runs of the last
@@ -220,6 +232,11 @@ func (o *Operator) Run(ctx context.Context) error {
 	o.runMu.Unlock()
 
 	o.syncOnce(ctx, TriggerStartup)
+	if st := o.SyncState(); st.Last.Outcome == string(repo.OutcomeUnchanged) && st.Live != nil {
+		// The revision was published by the last process, which may have
+		// died mid warm-up: finish what is not warm yet.
+		o.afterPublish(ctx, st.Live)
+	}
 	close(o.ready)
 
 	// The scheduler fires runs from the live snapshot until ctx ends.
@@ -368,6 +385,7 @@ func (o *Operator) syncOnce(ctx context.Context, trigger string) {
 		o.log.Error("record sync", "err", err)
 	}
 	if res.Outcome == repo.OutcomeUpdated {
+		o.reportValidation(res.Snapshot)
 		o.afterPublish(ctx, res.Snapshot)
 		o.collectRevisions(ctx)
 	}

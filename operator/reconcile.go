@@ -47,6 +47,11 @@ func (o *Operator) reconcile(ctx context.Context) {
 		delete(byRun, run.ID)
 		log := o.log.With("run", run.ID, "pipeline", run.Pipeline)
 		if !ok {
+			// A scheduled run that was waiting for a slot goes back into
+			// the queue, in its old place: the list is oldest first.
+			if run.Status == status.RunPending && run.Trigger == status.TriggerSchedule && run.ContainerID == "" && o.Requeue(ctx, run) {
+				continue
+			}
 			msg := "interrupted: its container is gone (Fast-Flow restarted before it started, or it was removed)"
 			if run.Status == status.RunPending {
 				msg = "interrupted: Fast-Flow restarted before the container started"

@@ -72,6 +72,15 @@ type activeRun struct {
 // ErrPipelineDisabled, *ParamError, ErrMissingSecret, ErrTooManyRuns (no
 // record is left behind), ErrRuntimeUnavailable, ErrNotAccepting.
 func (o *Operator) RunPipeline(ctx context.Context, req RunRequest) (status.Run, error) {
+	return o.submit(ctx, req, nil)
+}
+
+// submit is RunPipeline for every trigger. claim, when set, is called with
+// the new run's ID after every check passed and before anything else is
+// recorded; its error (a scheduled fire claimed before: status.ErrConflict)
+// abandons the run. A scheduled run over MAX_CONCURRENT_RUNS is recorded
+// PENDING and queued instead of refused.
+func (o *Operator) submit(ctx context.Context, req RunRequest, claim func(ctx context.Context, runID string) error) (status.Run, error) {
 	snap := o.Snapshot()
 	if snap == nil {
 		return status.Run{}, fmt.Errorf("%w: %q (nothing synced yet)", ErrPipelineNotFound, req.Pipeline)
@@ -105,10 +114,19 @@ func (o *Operator) RunPipeline(ctx context.Context, req RunRequest) (status.Run,
 	maps.Copy(env, req.Env)
 
 	ar, err := o.admit()
+	if errors.Is(err, ErrTooManyRuns) && req.Trigger == status.TriggerSchedule {
+		return o.queueRun(ctx, req, claim, snap, p, params, env, secrets)
+	}
 	if err != nil {
 		return status.Run{}, err
 	}
-	run, err := o.createRun(ctx, ar, req, snap, p, params, env)
+	if claim != nil {
+		if err := claim(ctx, ar.id); err != nil {
+			o.release(ar.id)
+			return status.Run{}, err
+		}
+	}
+	run, err := o.createRun(ctx, ar.id, req, snap, p, params, env, "")
 	if err != nil {
 		o.release(ar.id)
 		return status.Run{}, err
@@ -118,6 +136,37 @@ func (o *Operator) RunPipeline(ctx context.Context, req RunRequest) (status.Run,
 	o.logHubs.Open(run.ID)
 	plan := runPlan{run: run, pipeline: p, revisionDir: snap.Dir, env: env, secrets: slices.Collect(maps.Values(secrets))}
 	o.startSupervisor(ar, plan)
+	return run, nil
+}
+
+// queueRun records a scheduled run PENDING with no container and queues it
+// for the next free slot ("queue instead of reject").
+func (o *Operator) queueRun(ctx context.Context, req RunRequest, claim func(context.Context, string) error,
+	snap *repo.Snapshot, p repo.Pipeline, params, env, secrets map[string]string) (status.Run, error) {
+	id, err := status.NewRunID()
+	if err != nil {
+		return status.Run{}, err
+	}
+	if claim != nil {
+		if err := claim(ctx, id); err != nil {
+			return status.Run{}, err
+		}
+	}
+	run, err := o.createRun(ctx, id, req, snap, p, params, env, queuedMessage(o.cfg.MaxConcurrentRuns))
+	if err != nil {
+		return status.Run{}, err
+	}
+	plan := runPlan{run: run, pipeline: p, revisionDir: snap.Dir, env: env, secrets: slices.Collect(maps.Values(secrets))}
+	o.runMu.Lock()
+	if !o.accepting {
+		o.runMu.Unlock()
+		return run, nil // shutting down: the next start requeues it
+	}
+	o.enqueueLocked(plan)
+	o.runMu.Unlock()
+	o.log.Info("run queued: MAX_CONCURRENT_RUNS reached", "run", id, "pipeline", p.Name)
+	// A slot may have freed between admit and enqueue.
+	o.drainQueue()
 	return run, nil
 }
 
@@ -169,10 +218,16 @@ func (o *Operator) adopt(id string) *activeRun {
 	return ar
 }
 
+// release frees a run's slot and hands it to the oldest queued run, in one
+// critical section so that a manual run cannot take it in between.
 func (o *Operator) release(id string) {
 	o.runMu.Lock()
-	defer o.runMu.Unlock()
 	delete(o.active, id)
+	ar, plan, ok := o.dequeueLocked()
+	o.runMu.Unlock()
+	if ok {
+		o.startQueued(ar, plan)
+	}
 }
 
 // ActiveRuns is how many runs this operator supervises now.
@@ -182,8 +237,8 @@ func (o *Operator) ActiveRuns() int {
 	return len(o.active)
 }
 
-func (o *Operator) createRun(ctx context.Context, ar *activeRun, req RunRequest, snap *repo.Snapshot, p repo.Pipeline, params, env map[string]string) (status.Run, error) {
-	logPath, err := logs.Path(o.cfg.LogsDir, p.Name, ar.id)
+func (o *Operator) createRun(ctx context.Context, id string, req RunRequest, snap *repo.Snapshot, p repo.Pipeline, params, env map[string]string, msg string) (status.Run, error) {
+	logPath, err := logs.Path(o.cfg.LogsDir, p.Name, id)
 	if err != nil {
 		return status.Run{}, err
 	}
@@ -196,9 +251,10 @@ func (o *Operator) createRun(ctx context.Context, ar *activeRun, req RunRequest,
 		attempt = 1
 	}
 	run, err := o.store.CreateRun(ctx, status.Run{
-		ID:          ar.id,
+		ID:          id,
 		Pipeline:    p.Name,
 		Status:      status.RunPending,
+		Message:     msg,
 		Revision:    snap.Revision,
 		Trigger:     trigger,
 		TriggeredBy: req.TriggeredBy,
@@ -226,6 +282,9 @@ func (o *Operator) CancelRun(ctx context.Context, id string) error {
 	ar, ok := o.active[id]
 	o.runMu.Unlock()
 	if !ok {
+		if o.cancelQueued(ctx, id, "cancelled while queued") {
+			return nil
+		}
 		if _, err := o.store.GetRun(ctx, id); errors.Is(err, status.ErrNotFound) {
 			return fmt.Errorf("%w: %s", ErrRunNotFound, id)
 		} else if err != nil {

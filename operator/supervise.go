@@ -97,6 +97,7 @@ func (o *Operator) supervise(ctx context.Context, ar *activeRun, plan runPlan) {
 			log.Error("record run start", "err", err)
 		}
 		log.Info("run started", "container", shortSHA(id))
+		o.reportRunStarted(run)
 	}
 
 	var (
@@ -332,6 +333,7 @@ func (o *Operator) finish(ctx context.Context, log *slog.Logger, run *status.Run
 		log.Error("update pipeline counters", "err", err)
 	}
 	log.Info("run finished", "status", out.status, "error_type", out.errorType, "message", out.message)
+	o.reportRunFinished(*run)
 	if plan != nil && (out.status == status.RunFailed || out.status == status.RunTimeout) {
 		o.maybeRetry(ctx, log, *run, plan.pipeline)
 	}

@@ -40,6 +40,12 @@ type Config struct {
 	// LogStreamRateLimit caps the lines per second of one log stream
 	// (LOG_STREAM_RATE_LIMIT); zero means the default of 100.
 	LogStreamRateLimit int
+	// WebhookSecret verifies GitHub deliveries (GITHUB_WEBHOOK_SECRET);
+	// empty turns /hooks/github off. Pushes count only for RepoFullName
+	// (owner/name; empty accepts any) and Branch.
+	WebhookSecret string
+	RepoFullName  string
+	Branch        string
 	// ProbeTimeout bounds each check of one /health request. Default 2s.
 	ProbeTimeout time.Duration
 	Logger       *slog.Logger
@@ -106,6 +112,7 @@ func New(cfg Config) (*Server, error) {
 	s.handle("GET", "/readyz", true, s.handleReady)
 	s.authRoutes()
 	s.apiRoutes()
+	s.webhookRoutes()
 	return s, nil
 }
 

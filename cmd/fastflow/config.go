@@ -50,6 +50,7 @@ type config struct {
 	LogMaxSizeMB      int
 	ShutdownPolicy    string
 
+	PreHeat            bool
 	EncryptionKey      string
 	AdminUsername      string
 	AdminPassword      string
@@ -151,6 +152,18 @@ func configFrom(e env) (config, error) {
 		return n
 	}
 
+	boolean := func(key string, def bool) bool {
+		v := str(key, "")
+		if v == "" {
+			return def
+		}
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s=%q: want true or false", key, v))
+		}
+		return b
+	}
+
 	c := config{
 		DatabaseURL:          str("DATABASE_URL", ""),
 		DataDir:              str("DATA_DIR", "./data"),
@@ -177,6 +190,7 @@ func configFrom(e env) (config, error) {
 		RetryAttempts:        num("RETRY_ATTEMPTS", 0),
 		LogMaxSizeMB:         num("LOG_MAX_SIZE_MB", 0),
 		ShutdownPolicy:       str("SHUTDOWN_POLICY", "detach"),
+		PreHeat:              boolean("UV_PRE_HEAT", true),
 		EncryptionKey:        str("ENCRYPTION_KEY", ""),
 		AdminUsername:        str("ADMIN_USERNAME", "admin"),
 		AdminPassword:        str("ADMIN_PASSWORD", ""),

@@ -29,6 +29,7 @@ func TestConfigDefaults(t *testing.T) {
 		MaxConcurrentRuns:  10,
 		ShutdownPolicy:     "detach",
 		AdminUsername:      "admin",
+		PreHeat:            true,
 		LogStreamRateLimit: 100,
 	}
 	if diff := cmp.Diff(want, c); diff != "" {
@@ -129,5 +130,27 @@ func assertEq[T comparable](t *testing.T, got, want T) {
 	t.Helper()
 	if got != want {
 		t.Errorf("got %v, want %v", got, want)
+	}
+}
+
+func TestRepoOwnerName(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		url, owner, name string
+		ok               bool
+	}{
+		{"https://github.com/acme/pipelines.git", "acme", "pipelines", true},
+		{"https://github.com/acme/pipelines", "acme", "pipelines", true},
+		{"https://x-access-token:t@ghe.example.com/acme/pipelines.git", "acme", "pipelines", true},
+		{"git@github.com:acme/pipelines.git", "acme", "pipelines", true},
+		{"ssh://git@github.com/acme/pipelines", "acme", "pipelines", true},
+		{"/srv/git/pipelines", "", "", false},
+		{"https://github.com/acme", "", "", false},
+	}
+	for _, tt := range tests {
+		owner, name, ok := repoOwnerName(tt.url)
+		if owner != tt.owner || name != tt.name || ok != tt.ok {
+			t.Errorf("repoOwnerName(%q) = %q, %q, %v; want %q, %q, %v", tt.url, owner, name, ok, tt.owner, tt.name, tt.ok)
+		}
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/fastflow-dev/fastflow/repo"
 	"github.com/fastflow-dev/fastflow/runtime"
 	"github.com/fastflow-dev/fastflow/runtime/docker"
+	"github.com/fastflow-dev/fastflow/status/checks"
 	"github.com/fastflow-dev/fastflow/status/credentials"
 	"github.com/fastflow-dev/fastflow/status/secrets"
 	"github.com/fastflow-dev/fastflow/status/sqlstore"
@@ -68,6 +69,9 @@ func serveWith(ctx context.Context, cfg config, log *slog.Logger, ready chan<- s
 		Store:              store,
 		SecureCookies:      strings.HasPrefix(cfg.BaseURL, "https://"),
 		Secrets:            parts.vault,
+		WebhookSecret:      cfg.GitHubWebhookSecret,
+		RepoFullName:       repoFullName(cfg.GitRepoURL),
+		Branch:             cfg.GitBranch,
 		LogStreamRateLimit: cfg.LogStreamRateLimit,
 		Checks: []webui.Check{
 			{Name: "database", Critical: true, Probe: store.Ping},
@@ -93,6 +97,9 @@ func serveWith(ctx context.Context, cfg config, log *slog.Logger, ready chan<- s
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return op.Run(gctx) })
+	if parts.checks != nil {
+		g.Go(func() error { return parts.checks.Run(gctx) })
+	}
 	g.Go(func() error {
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("serve http: %w", err)
@@ -114,6 +121,7 @@ type parts struct {
 	store  *sqlstore.Store
 	docker *docker.Client
 	vault  *secrets.Vault
+	checks *checks.Reporter // nil without a GitHub App
 	op     *operator.Operator
 }
 
@@ -135,6 +143,17 @@ func assemble(ctx context.Context, cfg config, log *slog.Logger) (*parts, error)
 	auth, err := gitAuth(cfg)
 	if err != nil {
 		return fail(err)
+	}
+	if app, ok := auth.(*repo.GitHubApp); ok {
+		// The App that reads the repository also reports on it.
+		owner, name, ok := repoOwnerName(cfg.GitRepoURL)
+		if !ok {
+			return fail(fmt.Errorf("GIT_REPO_URL %q: cannot tell owner/name for check runs", cfg.GitRepoURL))
+		}
+		p.checks, err = checks.New(checks.Config{Owner: owner, Repo: name, APIURL: cfg.GitHubAPIURL, Token: app.Token, BaseURL: cfg.BaseURL, Logger: log})
+		if err != nil {
+			return fail(err)
+		}
 	}
 	syncer, err := repo.NewSyncer(repo.Config{
 		URL:          cfg.GitRepoURL,
@@ -165,6 +184,7 @@ func assemble(ctx context.Context, cfg config, log *slog.Logger) (*parts, error)
 		return fail(err)
 	}
 	opCfg.Secrets = vault
+	opCfg.Checks = p.checks
 	if p.op, err = operator.New(opCfg, syncer, store, p.docker); err != nil {
 		return fail(err)
 	}
@@ -276,6 +296,7 @@ func operatorConfig(cfg config, log *slog.Logger) (operator.Config, error) {
 		LogMaxBytes:       int64(cfg.LogMaxSizeMB) << 20,
 		WorkerNetwork:     cfg.WorkerNetwork,
 		ShutdownPolicy:    cfg.ShutdownPolicy,
+		PreHeat:           cfg.PreHeat,
 		Logger:            log,
 	}
 	if cfg.UVFindLinks != "" {
@@ -288,4 +309,39 @@ func operatorConfig(cfg config, log *slog.Logger) (operator.Config, error) {
 		oc.WorkerEnv = map[string]string{"UV_FIND_LINKS": "/wheels"}
 	}
 	return oc, nil
+}
+
+// repoOwnerName reads "owner" and "name" from a GitHub remote URL:
+// https://github.com/owner/name(.git), git@github.com:owner/name.git or
+// ssh://git@github.com/owner/name.
+func repoOwnerName(raw string) (owner, name string, ok bool) {
+	rest := raw
+	if _, after, found := strings.Cut(raw, "://"); found {
+		rest = after
+		if i := strings.IndexByte(rest, '/'); i >= 0 {
+			rest = rest[i+1:]
+		} else {
+			return "", "", false
+		}
+	} else if _, after, found := strings.Cut(raw, ":"); found && strings.Contains(raw, "@") {
+		rest = after
+	} else {
+		return "", "", false
+	}
+	rest = strings.TrimSuffix(strings.Trim(rest, "/"), ".git")
+	parts := strings.Split(rest, "/")
+	if len(parts) != 2 || parts[0] == "" || parts[1] == "" {
+		return "", "", false
+	}
+	return parts[0], parts[1], true
+}
+
+// repoFullName is "owner/name" of a GitHub remote, or "" for a local path,
+// which then accepts pushes for any repository.
+func repoFullName(url string) string {
+	owner, name, ok := repoOwnerName(url)
+	if !ok {
+		return ""
+	}
+	return owner + "/" + name
 }
