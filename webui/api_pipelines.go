@@ -8,8 +8,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/adhocore/gronx"
-
+	"github.com/fastflow-dev/fastflow/operator"
 	"github.com/fastflow-dev/fastflow/repo"
 	"github.com/fastflow-dev/fastflow/schemas"
 	"github.com/fastflow-dev/fastflow/status"
@@ -105,7 +104,7 @@ func newPipelineJSON(revision string, p repo.Pipeline, st status.Pipeline, last 
 	fires := j.Valid && j.Enabled
 	for _, sc := range spec.AllSchedules() {
 		sj := scheduleJSON{Name: sc.Name, Cron: sc.Cron, Every: sc.Every, Timezone: sc.Location().String()}
-		if fires && sc.Cron != "" {
+		if fires {
 			sj.NextFireAt = nextFire(sc, now)
 		}
 		j.Schedules = append(j.Schedules, sj)
@@ -129,10 +128,11 @@ func newPipelineJSON(revision string, p repo.Pipeline, st status.Pipeline, last 
 	return j
 }
 
-// nextFire is the cron schedule's next fire after now in its time zone, in
-// UTC; nil when gronx cannot find one (an expression that never fires).
+// nextFire is the schedule's next fire after now, in UTC, computed exactly
+// as the scheduler does (daylight-saving days included); nil when there is
+// none.
 func nextFire(sc schemas.Schedule, now time.Time) *time.Time {
-	t, err := gronx.NextTickAfter(sc.Cron, now.In(sc.Location()), false)
+	t, err := operator.NextFire(sc, now)
 	if err != nil {
 		return nil
 	}
