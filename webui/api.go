@@ -548,13 +548,25 @@ func newSyncJSON(ev status.SyncEvent) syncJSON {
 
 // syncStatusJSON is the answer of GET /api/sync/status.
 type syncStatusJSON struct {
-	Revision      string     `json:"revision"`
-	Branch        string     `json:"branch"`
-	CommitMessage string     `json:"commit_message"`
-	Running       bool       `json:"running"`
-	LastSuccessAt *time.Time `json:"last_success_at"`
-	Last          *syncJSON  `json:"last"`
-	History       []syncJSON `json:"history"`
+	Revision      string        `json:"revision"`
+	Branch        string        `json:"branch"`
+	CommitMessage string        `json:"commit_message"`
+	CommitAuthor  string        `json:"commit_author"`
+	CommittedAt   *time.Time    `json:"committed_at"`
+	Running       bool          `json:"running"`
+	LastSuccessAt *time.Time    `json:"last_success_at"`
+	Last          *syncJSON     `json:"last"`
+	History       []syncJSON    `json:"history"`
+	PreHeat       []preheatJSON `json:"preheat"`
+}
+
+// preheatJSON is one pipeline's dependency cache state.
+type preheatJSON struct {
+	Pipeline        string     `json:"pipeline"`
+	HasRequirements bool       `json:"has_requirements"`
+	Status          string     `json:"status"`
+	LastCacheWarmup *time.Time `json:"last_cache_warmup"`
+	Output          string     `json:"output,omitempty"`
 }
 
 // syncHistory is how many past syncs the status answer lists.
@@ -565,6 +577,7 @@ func (s *Server) apiSyncStatus(w http.ResponseWriter, r *http.Request) {
 	out := syncStatusJSON{Running: st.Running, LastSuccessAt: timeOrNil(st.LastSuccess), History: []syncJSON{}}
 	if st.Live != nil {
 		out.Revision, out.Branch, out.CommitMessage = st.Live.Revision, st.Live.Branch, st.Live.CommitMessage
+		out.CommitAuthor, out.CommittedAt = st.Live.CommitAuthor, timeOrNil(st.Live.CommittedAt)
 	}
 	if !st.Last.FinishedAt.IsZero() {
 		last := newSyncJSON(st.Last)
@@ -577,6 +590,16 @@ func (s *Server) apiSyncStatus(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, ev := range evs {
 		out.History = append(out.History, newSyncJSON(ev))
+	}
+	pls, err := s.cfg.Store.ListPipelines(r.Context())
+	if err != nil {
+		s.writeOpError(w, r, fmt.Errorf("list pipelines: %w", err))
+		return
+	}
+	out.PreHeat = []preheatJSON{}
+	for _, p := range pls {
+		out.PreHeat = append(out.PreHeat, preheatJSON{Pipeline: p.Name, HasRequirements: p.HasRequirements,
+			Status: p.CacheStatus, LastCacheWarmup: timeOrNil(p.LastCacheWarmup), Output: p.CacheOutput})
 	}
 	writeJSON(w, http.StatusOK, out)
 }

@@ -402,8 +402,11 @@ func TestAPISync(t *testing.T) {
 			t.Fatalf("status: %d %s", code, body)
 		}
 		if st.Last != nil && st.Last.Trigger == "manual" {
-			if st.Revision == "" || len(st.History) < 2 || st.History[0].Trigger != "manual" {
+			if st.Revision == "" || len(st.History) < 2 || st.History[0].Trigger != "manual" || st.CommitAuthor == "" || st.CommittedAt == nil {
 				t.Errorf("sync status %+v", st)
+			}
+			if st.PreHeat == nil {
+				t.Errorf("sync status has no preheat list")
 			}
 			return
 		}
