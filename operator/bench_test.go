@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/fastflow-dev/fastflow/repo/gittest"
+	"github.com/fastflow-dev/fastflow/runtime/docker"
 	"github.com/fastflow-dev/fastflow/status"
 )
 
@@ -313,5 +314,39 @@ func BenchmarkReconcile20(b *testing.B) {
 			second.waitFinal(id, time.Minute)
 		}
 		second.stop()
+	}
+}
+
+// BenchmarkSchedulerIdleCPU holds 1,000 pipelines with schedules (none due
+// during the measurement) and reports the CPU the idle operator uses, as a
+// percentage of one core (target: under 1 %).
+func BenchmarkSchedulerIdleCPU(b *testing.B) {
+	files := map[string]string{}
+	for i := range 1000 {
+		name := fmt.Sprintf("p%04d", i)
+		files[name+"/main.py"] = "print('hi')\n"
+		files[name+"/pipeline.json"] = fmt.Sprintf(`{"schedules": ["%d 3 * * *", {"cron": "0 0 1 1 *", "timezone": "Europe/Berlin"}]}`, i%60)
+	}
+	remote := gittest.New(b)
+	remote.Commit("1000 scheduled pipelines", files)
+	data := b.TempDir()
+	// Nothing runs: a daemon that is not there keeps the figure the
+	// scheduler's alone.
+	rt, err := docker.New(docker.Config{Host: "unix://" + data + "/no-docker.sock"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	openRunEnv(b, remote, data, rt, nil)
+	time.Sleep(3 * time.Second) // let the start-up work (sync, pipeline rows) settle
+	const idle = 10 * time.Second
+	for b.Loop() {
+		var before, after syscall.Rusage
+		_ = syscall.Getrusage(syscall.RUSAGE_SELF, &before)
+		time.Sleep(idle)
+		_ = syscall.Getrusage(syscall.RUSAGE_SELF, &after)
+		cpu := time.Duration(after.Utime.Nano()+after.Stime.Nano()-before.Utime.Nano()-before.Stime.Nano()) * time.Nanosecond
+		pct := 100 * cpu.Seconds() / idle.Seconds()
+		b.ReportMetric(pct, "%core")
+		b.Logf("idle operator with 1,000 scheduled pipelines: %.3f %% of one core (%s CPU in %s; target < 1 %%)", pct, cpu, idle)
 	}
 }

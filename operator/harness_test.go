@@ -65,9 +65,8 @@ func newRunEnv(t testing.TB, files map[string]string, mod func(*Config)) *runEnv
 // directory: a second process on the same state.
 func openRunEnv(t testing.TB, remote *gittest.Remote, data string, rt *docker.Client, mod func(*Config)) *runEnv {
 	t.Helper()
-	real := requireWorkerImage(t)
 	if rt == nil {
-		rt = real
+		rt = requireWorkerImage(t)
 	}
 	cfg := Config{
 		WorkerImage:       workerImage,
