@@ -272,7 +272,7 @@ func (h *harness) start(t *testing.T) {
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(15 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
@@ -634,9 +634,13 @@ func TestUndeliverableReportIsDroppedAfterMaxAge(t *testing.T) {
 	h.gh.mu.Unlock()
 	h.start(t)
 	h.rep.Validation(sha, problems(3))
-	waitFor(t, "the drop", func() bool { return h.rep.Pending() == 0 })
-	if !strings.Contains(h.logs.String(), "check run report dropped: not delivered within MaxAge") {
-		t.Fatalf("log lacks the drop:\n%s", h.logs.String())
+	// Pending drops to 0 as soon as the report is taken for delivery, so
+	// wait for the drop itself.
+	waitFor(t, "the drop", func() bool {
+		return strings.Contains(h.logs.String(), "check run report dropped: not delivered within MaxAge")
+	})
+	if h.rep.Pending() != 0 {
+		t.Errorf("%d reports still pending after the drop", h.rep.Pending())
 	}
 	var waited time.Duration
 	for _, w := range h.clock.waits() {
