@@ -109,11 +109,11 @@ func (o *Operator) afterPublish(ctx context.Context, snap *repo.Snapshot) {
 // and reports false if ctx ended meanwhile, or if the warm-up was cut short
 // by shutdown (the run then stays PENDING for the next start to settle,
 // rather than starting a container while the operator stops).
-func (o *Operator) waitForPreheat(ctx context.Context, p repo.Pipeline, w *logs.Writer) bool {
+func (o *Operator) waitForPreheat(ctx context.Context, p repo.Pipeline, w *logs.Writer, onWait func()) bool {
 	if o.preheat == nil {
 		return ctx.Err() == nil
 	}
-	return o.preheat.wait(ctx, p, w)
+	return o.preheat.wait(ctx, p, w, onWait)
 }
 
 // publish starts a warm-up for every runnable pipeline of snap whose
@@ -412,7 +412,7 @@ func (h *preheater) spec(wu *warmup) (runtime.RunSpec, error) {
 }
 
 // wait holds a run back while its pipeline's requirements are being warmed.
-func (h *preheater) wait(ctx context.Context, p repo.Pipeline, w *logs.Writer) bool {
+func (h *preheater) wait(ctx context.Context, p repo.Pipeline, w *logs.Writer, onWait func()) bool {
 	if !p.HasRequirements {
 		return ctx.Err() == nil
 	}
@@ -426,6 +426,9 @@ func (h *preheater) wait(ctx context.Context, p repo.Pipeline, w *logs.Writer) b
 		_ = w.Write(runtime.LogLine{Time: time.Now().UTC(), Stream: logs.StreamSystem, Text: text})
 	}
 	note("waiting for dependency installation")
+	if onWait != nil {
+		onWait()
+	}
 	select {
 	case <-ctx.Done():
 		return false

@@ -177,6 +177,9 @@ func TestPreheatRunWaits(t *testing.T) {
 	if got.Status != status.RunPending || got.ContainerID != "" {
 		t.Fatalf("run during the warm-up is %s (container %q), want PENDING without a container", got.Status, got.ContainerID)
 	}
+	if got.Message != "waiting for dependency installation" {
+		t.Errorf("run message during the warm-up = %q", got.Message)
+	}
 
 	release()
 	start := time.Now()

@@ -76,7 +76,14 @@ func (o *Operator) supervise(ctx context.Context, ar *activeRun, plan runPlan) {
 	if id == "" {
 		// A run waits while its pipeline's requirements are being warmed,
 		// instead of racing the warm-up on the shared uv cache.
-		if !o.waitForPreheat(ctx, plan.pipeline, w) {
+		waiting := func() {
+			// The run's status message says why it has not started.
+			run.Message = "waiting for dependency installation"
+			if err := o.store.UpdateRun(ctx, run); err != nil {
+				log.Warn("record waiting for dependencies", "err", err)
+			}
+		}
+		if !o.waitForPreheat(ctx, plan.pipeline, w, waiting) {
 			return // shutting down: reconciled at the next start
 		}
 		spec := o.runSpec(run, plan)
@@ -92,6 +99,7 @@ func (o *Operator) supervise(ctx context.Context, ar *activeRun, plan runPlan) {
 		}
 		run.ContainerID = id
 		run.Status = status.RunRunning
+		run.Message = ""
 		run.StartedAt = time.Now().UTC()
 		if err := o.store.UpdateRun(ctx, run); err != nil {
 			log.Error("record run start", "err", err)
