@@ -41,6 +41,9 @@ func try(ctx context.Context, args []string, stdout, stderr io.Writer, environ [
 	cfg.DatabaseURL = ""
 	cfg.DataDir, cfg.LogsDir, cfg.PipelinesDir = tmp, filepath.Join(tmp, "logs"), filepath.Join(tmp, "pipelines")
 	cfg.ShutdownPolicy = operator.ShutdownStop // Ctrl-C must not leave a container behind
+	// One run that installs its own requirements: a warm-up beside it
+	// would only race it and be cut off when try exits.
+	cfg.PreHeat = false
 	cfg.MaxConcurrentRuns = 1
 
 	parts, err := assemble(ctx, cfg, log)
