@@ -40,12 +40,13 @@ func requireAPIWorker(t testing.TB) *docker.Client {
 // operator (on Docker, or on a daemon that does not exist), the auth
 // middleware, and a bearer token of user alice.
 type apiEnv struct {
-	t     testing.TB
-	op    *operator.Operator
-	store status.Store
-	srv   *Server
-	http  *httptest.Server
-	token string
+	t      testing.TB
+	remote *gittest.Remote
+	op     *operator.Operator
+	store  status.Store
+	srv    *Server
+	http   *httptest.Server
+	token  string
 }
 
 type apiEnvOptions struct {
@@ -153,7 +154,7 @@ func newAPIEnv(t testing.TB, o apiEnvOptions) *apiEnv {
 	if _, err := store.CreateAPIToken(ctx, status.APIToken{Hash: hash, Name: "api-test", UserID: u.ID}); err != nil {
 		t.Fatal(err)
 	}
-	return &apiEnv{t: t, op: op, store: store, srv: srv, http: hs, token: token}
+	return &apiEnv{t: t, remote: remote, op: op, store: store, srv: srv, http: hs, token: token}
 }
 
 // request sends an authenticated request; body may be nil, a string or a

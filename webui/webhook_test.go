@@ -23,12 +23,9 @@ import (
 	"time"
 
 	"github.com/fastflow-dev/fastflow/operator"
-	"github.com/fastflow-dev/fastflow/repo"
 	"github.com/fastflow-dev/fastflow/repo/gittest"
-	"github.com/fastflow-dev/fastflow/runtime/docker"
 	"github.com/fastflow-dev/fastflow/status"
 	"github.com/fastflow-dev/fastflow/status/memory"
-	"github.com/fastflow-dev/fastflow/status/sqlstore"
 )
 
 const (
@@ -533,47 +530,14 @@ func (e *webhookEnv) answerTimes() (median, slowest time.Duration) {
 
 func newWebhookEnv(t testing.TB, files map[string]string) *webhookEnv {
 	t.Helper()
-	ctx := context.Background()
-	data := t.TempDir()
-	// Nothing runs here; a socket nobody listens on is enough to sync.
-	rt, err := docker.New(docker.Config{Host: "unix://" + filepath.Join(data, "no-docker.sock")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	remote := gittest.New(t)
-	if files == nil {
-		files = map[string]string{"hello/main.py": "print('hello')\n"}
-	}
-	remote.Commit("pipelines", files)
-	store, err := sqlstore.Open(ctx, sqlstore.Config{DataDir: data})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := store.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	syncer, err := repo.NewSyncer(repo.Config{URL: remote.Dir, Branch: "main", DataDir: data, PipelinesDir: filepath.Join(data, "pipelines")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	op, err := operator.New(operator.Config{
-		WorkerImage: "unused",
-		LogsDir:     filepath.Join(data, "logs"),
-		UVCacheDir:  filepath.Join(data, "uv-cache"),
-		Instance:    "test-webhook-" + filepath.Base(filepath.Dir(data)) + "-" + filepath.Base(data),
-	}, syncer, store, rt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- op.Run(runCtx) }()
-	rc := newWebhookReceiver(testWebhookSecret, "fastflow-dev/pipelines", "main", store, op.RequestSync, nil)
-	e := &webhookEnv{remote: remote, store: store}
+	// The API's test server without Docker: nothing runs, syncs do.
+	api := newAPIEnv(t, apiEnvOptions{files: files})
+	e := &webhookEnv{remote: api.remote, op: api.op, store: api.store}
+	rc := newWebhookReceiver(testWebhookSecret, "fastflow-dev/pipelines", "main", api.store, api.op.RequestSync, nil)
 	// The handler's own time is what the 100 ms bound is about; the
 	// client's adds dialling and scheduling, which -race on a small CI
 	// machine can stretch.
-	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	e.http = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rc.ServeHTTP(w, r)
 		took := time.Since(start)
@@ -581,20 +545,7 @@ func newWebhookEnv(t testing.TB, files map[string]string) *webhookEnv {
 		e.handlerTimes = append(e.handlerTimes, took)
 		e.mu.Unlock()
 	}))
-	t.Cleanup(func() {
-		hs.Close()
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("operator Run: %v", err)
-		}
-		store.Close()
-	})
-	select {
-	case <-op.Ready():
-	case <-time.After(30 * time.Second):
-		t.Fatal("operator not ready after 30 s")
-	}
-	e.op, e.http = op, hs
+	t.Cleanup(e.http.Close)
 	return e
 }
 
