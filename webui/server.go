@@ -113,6 +113,7 @@ func New(cfg Config) (*Server, error) {
 	s.authRoutes()
 	s.apiRoutes()
 	s.webhookRoutes()
+	s.uiRoutes()
 	return s, nil
 }
 

@@ -1,0 +1,264 @@
+package webui
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/fastflow-dev/fastflow/runtime"
+	"github.com/fastflow-dev/fastflow/status"
+	"github.com/fastflow-dev/fastflow/status/logs"
+)
+
+// uiPipelines are the pipelines of the UI tests: valid, scheduled,
+// disabled, broken, and one whose description is markup.
+var uiPipelines = map[string]string{
+	"hello/main.py":          "print('hello')\n",
+	"nightly/main.py":        "print('nightly')\n",
+	"nightly/pipeline.json":  `{"description": "nightly load", "tags": ["etl", "daily"], "schedule": "0 3 1 1 *", "timezone": "Europe/Berlin"}`,
+	"disabled/main.py":       "print('off')\n",
+	"disabled/pipeline.json": `{"enabled": false}`,
+	"broken/main.py":         "print('broken')\n",
+	"broken/pipeline.json":   `{"timeout": "soon"}`,
+	"xss/main.py":            "print('x')\n",
+	"xss/pipeline.json":      `{"description": "<script>alert('desc')</script>"}`,
+}
+
+// Fixed run IDs of the UI tests, oldest first.
+const (
+	uiRunOK     = "0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a01"
+	uiRunFailed = "0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a02"
+	uiRunXSS    = "0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a03"
+)
+
+// newUIEnv is a server without Docker and three finished runs written
+// straight into the store, each with a log file.
+func newUIEnv(t *testing.T) *apiEnv {
+	t.Helper()
+	e := newAPIEnv(t, apiEnvOptions{files: uiPipelines})
+	ctx := context.Background()
+	rev := e.op.SyncState().Live.Revision
+	base := time.Date(2026, 11, 27, 5, 0, 0, 0, time.UTC)
+	code1, code0 := 1, 0
+	runs := []struct {
+		run  status.Run
+		logs []string
+	}{
+		{status.Run{ID: uiRunOK, Pipeline: "nightly", Status: status.RunSuccess, ExitCode: &code0, Trigger: status.TriggerSchedule,
+			Attempt: 1, Parameters: map[string]string{"DATE": "2026-11-27"}}, []string{"loading", "done"}},
+		{status.Run{ID: uiRunFailed, Pipeline: "nightly", Status: status.RunFailed, ErrorType: status.ErrorExitCode, ExitCode: &code1,
+			Message: "exit code 1", Trigger: status.TriggerManual, TriggeredBy: "alice", Attempt: 1, EnvNames: []string{"API_TOKEN"}},
+			[]string{"Traceback (most recent call last):", "ValueError: bad row"}},
+		{status.Run{ID: uiRunXSS, Pipeline: "hello", Status: status.RunSuccess, ExitCode: &code0, Trigger: status.TriggerManual,
+			TriggeredBy: "alice", Attempt: 1}, []string{"<script>alert('log')</script>"}},
+	}
+	for i, rr := range runs {
+		r := rr.run
+		r.Revision = rev
+		r.QueuedAt = base.Add(time.Duration(i) * time.Hour)
+		r.StartedAt = r.QueuedAt.Add(time.Second)
+		r.FinishedAt = r.StartedAt.Add(8*time.Second + 100*time.Millisecond)
+		r.LogPath = filepath.Join(t.TempDir(), r.ID+".log")
+		w, err := logs.Open(r.LogPath, logs.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, text := range rr.logs {
+			if err := w.Write(runtime.LogLine{Time: r.StartedAt, Stream: "stdout", Text: text}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.store.CreateRun(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return e
+}
+
+// getPage fetches path with the bearer token, or without any credential.
+func getPage(t *testing.T, e *apiEnv, path string, auth bool) (int, http.Header, string) {
+	t.Helper()
+	req, err := http.NewRequest("GET", e.http.URL+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if auth {
+		req.Header.Set("Authorization", "Bearer "+e.token)
+	}
+	resp, err := e.http.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, resp.Header, string(b)
+}
+
+var (
+	uiTimeRE   = regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z`)
+	uiCursorRE = regexp.MustCompile(`cursor=[^"&]+`)
+)
+
+// normalizePage replaces what differs between runs of a test: the
+// revision of the test repository, times, and page cursors.
+func normalizePage(e *apiEnv, page string) string {
+	live := e.op.SyncState().Live
+	page = strings.ReplaceAll(page, live.Revision, "REVISION")
+	page = strings.ReplaceAll(page, live.ShortRevision(), "REV")
+	page = uiTimeRE.ReplaceAllString(page, "TIME")
+	return uiCursorRE.ReplaceAllString(page, "cursor=CURSOR")
+}
+
+// checkUIGolden compares a page with testdata/ui/name, or rewrites it
+// with -update.
+func checkUIGolden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", "ui", name)
+	if *updateGolden {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	if diff := cmp.Diff(string(want), got); diff != "" {
+		t.Errorf("%s (-want +got):\n%s", name, diff)
+	}
+}
+
+// TestUIPagesGolden renders every page against a real server and pins
+// its HTML.
+func TestUIPagesGolden(t *testing.T) {
+	t.Parallel()
+	e := newUIEnv(t)
+	tests := []struct {
+		name, path string
+		auth       bool
+		code       int
+	}{
+		{"login.golden.html", "/auth/login", false, 200},
+		{"login_error.golden.html", "/auth/login?error=1", false, 200},
+		{"dashboard.golden.html", "/", true, 200},
+		{"pipeline_nightly.golden.html", "/pipelines/nightly", true, 200},
+		{"pipeline_broken.golden.html", "/pipelines/broken", true, 200},
+		{"pipeline_unknown.golden.html", "/pipelines/nope", true, 404},
+		{"runs.golden.html", "/runs", true, 200},
+		{"runs_page1.golden.html", "/runs?limit=2", true, 200},
+		{"runs_failed.golden.html", "/runs?pipeline=nightly&status=FAILED", true, 200},
+		{"runs_bad_query.golden.html", "/runs?status=LOST", true, 400},
+		{"run_failed.golden.html", "/runs/" + uiRunFailed, true, 200},
+		{"run_unknown.golden.html", "/runs/0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4aff", true, 404},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, hdr, body := getPage(t, e, tt.path, tt.auth)
+			if code != tt.code {
+				t.Fatalf("GET %s: %d, want %d\n%s", tt.path, code, tt.code, body)
+			}
+			if ct := hdr.Get("Content-Type"); ct != "text/html; charset=utf-8" {
+				t.Errorf("GET %s: Content-Type %q", tt.path, ct)
+			}
+			checkUIGolden(t, tt.name, normalizePage(e, body))
+		})
+	}
+}
+
+// TestUIRunsPagination follows the "next" link to the last run.
+func TestUIRunsPagination(t *testing.T) {
+	t.Parallel()
+	e := newUIEnv(t)
+	_, _, first := getPage(t, e, "/runs?limit=2", true)
+	if !strings.Contains(first, uiRunXSS) || !strings.Contains(first, uiRunFailed) || strings.Contains(first, uiRunOK) {
+		t.Fatalf("first page is not the two newest runs:\n%s", first)
+	}
+	m := regexp.MustCompile(`rel="next" href="([^"]+)"`).FindStringSubmatch(first)
+	if m == nil {
+		t.Fatalf("no next link:\n%s", first)
+	}
+	next := strings.ReplaceAll(m[1], "&amp;", "&")
+	code, _, second := getPage(t, e, next, true)
+	if code != 200 || !strings.Contains(second, uiRunOK) || strings.Contains(second, uiRunXSS) || strings.Contains(second, `rel="next"`) {
+		t.Fatalf("GET %s: %d, want the oldest run alone:\n%s", next, code, second)
+	}
+}
+
+// TestUIEscapes: markup in a pipeline's description and in a log line is
+// shown as text, never run.
+func TestUIEscapes(t *testing.T) {
+	t.Parallel()
+	e := newUIEnv(t)
+	for _, tt := range []struct{ path, want string }{
+		{"/", "&lt;script&gt;alert(&#39;desc&#39;)&lt;/script&gt;"},
+		{"/pipelines/xss", "&lt;script&gt;alert(&#39;desc&#39;)&lt;/script&gt;"},
+		{"/runs/" + uiRunXSS, "&lt;script&gt;alert(&#39;log&#39;)&lt;/script&gt;"},
+	} {
+		code, _, body := getPage(t, e, tt.path, true)
+		if code != 200 {
+			t.Fatalf("GET %s: %d", tt.path, code)
+		}
+		if strings.Contains(body, "<script") {
+			t.Errorf("GET %s: unescaped <script> in the page:\n%s", tt.path, body)
+		}
+		if !strings.Contains(body, tt.want) {
+			t.Errorf("GET %s: want %s in the page:\n%s", tt.path, tt.want, body)
+		}
+	}
+}
+
+// TestUIAccess: pages and assets need a session or token; the login form
+// does not, and carries its stylesheet inline.
+func TestUIAccess(t *testing.T) {
+	t.Parallel()
+	e := newUIEnv(t)
+	for _, p := range []string{"/", "/runs", "/runs/" + uiRunOK, "/pipelines/hello", "/static/style.css"} {
+		if code, _, _ := getPage(t, e, p, false); code != http.StatusUnauthorized {
+			t.Errorf("GET %s without credentials: %d, want 401", p, code)
+		}
+	}
+	code, hdr, css := getPage(t, e, "/static/style.css", true)
+	if code != 200 || !strings.HasPrefix(hdr.Get("Content-Type"), "text/css") || !strings.Contains(hdr.Get("Cache-Control"), "max-age=") || !strings.Contains(css, ".st-failed") {
+		t.Errorf("GET /static/style.css: %d %v", code, hdr)
+	}
+	for _, p := range []string{"/static/nope.css", "/static/../content.go"} {
+		if code, _, _ := getPage(t, e, p, true); code != http.StatusNotFound {
+			t.Errorf("GET %s: %d, want 404", p, code)
+		}
+	}
+	code, _, login := getPage(t, e, "/auth/login", false)
+	if code != 200 || !strings.Contains(login, `action="/auth/login"`) || !strings.Contains(login, "<style>") {
+		t.Errorf("GET /auth/login: %d\n%s", code, login)
+	}
+}
+
+// TestNewUIParses: every page template parses with the layout.
+func TestNewUIParses(t *testing.T) {
+	t.Parallel()
+	u, err := newUI()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range uiPageNames {
+		if u.pages[name] == nil {
+			t.Errorf("page %s missing", name)
+		}
+	}
+}
