@@ -362,7 +362,7 @@ func (o *Operator) syncOnce(ctx context.Context, trigger string) {
 		ev.Pipelines = len(res.Snapshot.Pipelines)
 		ev.Problems = res.Snapshot.ProblemCount()
 	}
-	log := o.log.With("trigger", trigger, "outcome", ev.Outcome, "revision", shortSHA(ev.Revision))
+	log := o.log.With("trigger", trigger, "outcome", ev.Outcome, "revision", repo.ShortSHA(ev.Revision))
 	if err != nil {
 		ev.Error = err.Error()
 		log.Error("sync failed; the last good revision stays live", "err", err)
@@ -406,11 +406,4 @@ func (o *Operator) collectRevisions(ctx context.Context) {
 	if len(removed) > 0 {
 		o.log.Info("removed old revisions", "count", len(removed))
 	}
-}
-
-func shortSHA(s string) string {
-	if len(s) > 12 {
-		return s[:12]
-	}
-	return s
 }

@@ -198,9 +198,9 @@ func (h *preheater) sweep(ctx context.Context) {
 		return
 	}
 	for _, c := range cs {
-		o.log.Info("pre-heat: removing a warm-up container of a previous process", "pipeline", c.Pipeline, "container", shortSHA(c.ID))
+		o.log.Info("pre-heat: removing a warm-up container of a previous process", "pipeline", c.Pipeline, "container", repo.ShortSHA(c.ID))
 		if err := o.rt.Remove(ctx, c.ID); err != nil {
-			o.log.Warn("pre-heat: remove leftover warm-up container", "container", shortSHA(c.ID), "err", err)
+			o.log.Warn("pre-heat: remove leftover warm-up container", "container", repo.ShortSHA(c.ID), "err", err)
 		}
 	}
 }
@@ -210,7 +210,7 @@ func (h *preheater) sweep(ctx context.Context) {
 func (h *preheater) run(ctx context.Context, wu *warmup) {
 	o := h.o
 	p := wu.pipeline
-	log := o.log.With("pipeline", p.Name, "revision", shortSHA(wu.revision), "requirements", shortSHA(p.RequirementsHash))
+	log := o.log.With("pipeline", p.Name, "revision", repo.ShortSHA(wu.revision), "requirements", repo.ShortSHA(p.RequirementsHash))
 	defer func() {
 		close(wu.done)
 		h.mu.Lock()
@@ -308,7 +308,7 @@ func (h *preheater) warm(ctx context.Context, log *slog.Logger, wu *warmup) (war
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 		defer cancel()
 		if err := o.rt.Remove(cctx, id); err != nil {
-			log.Warn("pre-heat: remove warm-up container", "container", shortSHA(id), "err", err)
+			log.Warn("pre-heat: remove warm-up container", "container", repo.ShortSHA(id), "err", err)
 		}
 	}()
 

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"slices"
 
+	"github.com/fastflow-dev/fastflow/repo"
 	"github.com/fastflow-dev/fastflow/status"
 )
 
@@ -107,7 +108,7 @@ func (o *Operator) Requeue(ctx context.Context, run status.Run) bool {
 	}
 	snap, err := o.syncer.Revision(ctx, run.Revision)
 	if err != nil {
-		o.log.Warn("requeue: the run's revision is gone", "run", run.ID, "revision", shortSHA(run.Revision), "err", err)
+		o.log.Warn("requeue: the run's revision is gone", "run", run.ID, "revision", repo.ShortSHA(run.Revision), "err", err)
 		return false
 	}
 	p, ok := snap.Pipeline(run.Pipeline)

@@ -77,16 +77,16 @@ func (o *Operator) reconcile(ctx context.Context) {
 				log.Error("reconcile: record run start", "err", err)
 			}
 		}
-		log.Info("reconcile: re-attaching", "container", shortSHA(c.ID), "state", c.State)
+		log.Info("reconcile: re-attaching", "container", repo.ShortSHA(c.ID), "state", c.State)
 		o.startSupervisor(o.adopt(run.ID), plan)
 		reattached++
 	}
 
 	orphans := 0
 	for runID, c := range byRun {
-		o.log.Warn("reconcile: removing a labelled container no active run owns", "run", runID, "container", shortSHA(c.ID), "state", c.State)
+		o.log.Warn("reconcile: removing a labelled container no active run owns", "run", runID, "container", repo.ShortSHA(c.ID), "state", c.State)
 		if err := o.rt.Remove(ctx, c.ID); err != nil {
-			o.log.Error("reconcile: remove orphan container", "container", shortSHA(c.ID), "err", err)
+			o.log.Error("reconcile: remove orphan container", "container", repo.ShortSHA(c.ID), "err", err)
 		}
 		orphans++
 	}
@@ -122,7 +122,7 @@ func (o *Operator) pipelineAt(ctx context.Context, run status.Run) repo.Pipeline
 			return p
 		}
 	}
-	o.log.Warn("reconcile: the run's revision is gone; supervising it without its pipeline.json", "run", run.ID, "revision", shortSHA(run.Revision))
+	o.log.Warn("reconcile: the run's revision is gone; supervising it without its pipeline.json", "run", run.ID, "revision", repo.ShortSHA(run.Revision))
 	return repo.Pipeline{Name: run.Pipeline}
 }
 

@@ -104,7 +104,7 @@ func (o *Operator) supervise(ctx context.Context, ar *activeRun, plan runPlan) {
 		if err := o.store.UpdateRun(ctx, run); err != nil {
 			log.Error("record run start", "err", err)
 		}
-		log.Info("run started", "container", shortSHA(id))
+		log.Info("run started", "container", repo.ShortSHA(id))
 		o.reportRunStarted(run)
 	}
 

@@ -45,9 +45,13 @@ func (s *Snapshot) ProblemCount() int {
 }
 
 // ShortRevision is the first 12 characters of the revision, for logs and UI.
-func (s *Snapshot) ShortRevision() string {
-	if len(s.Revision) > 12 {
-		return s.Revision[:12]
+func (s *Snapshot) ShortRevision() string { return ShortSHA(s.Revision) }
+
+// ShortSHA abbreviates a commit or container ID to 12 characters, enough
+// to be unique in practice and short enough for a log line.
+func ShortSHA(id string) string {
+	if len(id) > 12 {
+		return id[:12]
 	}
-	return s.Revision
+	return id
 }

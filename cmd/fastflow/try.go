@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/fastflow-dev/fastflow/operator"
+	"github.com/fastflow-dev/fastflow/repo"
 	"github.com/fastflow-dev/fastflow/status"
 )
 
@@ -73,7 +74,7 @@ func try(ctx context.Context, args []string, stdout, stderr io.Writer, environ [
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stderr, "%s: run %s at %s\n", name, run.ID, shortRev(run.Revision))
+	fmt.Fprintf(stderr, "%s: run %s at %s\n", name, run.ID, repo.ShortSHA(run.Revision))
 	if hub, ok := op.LogHubs().Get(run.ID); ok {
 		sub := hub.Subscribe(0)
 		for line := range sub.C() {
@@ -159,11 +160,4 @@ func parseTryArgs(args []string) (string, map[string]any, map[string]string, err
 		return "", nil, nil, fmt.Errorf("%w: try needs a pipeline name", errUsage)
 	}
 	return name, params, env, nil
-}
-
-func shortRev(s string) string {
-	if len(s) > 12 {
-		return s[:12]
-	}
-	return s
 }
