@@ -128,6 +128,8 @@ type RunFilter struct {
 	Pipeline string
 	// Statuses matches runs in any of these statuses.
 	Statuses []RunStatus
+	// Triggers matches runs started by any of these triggers.
+	Triggers []Trigger
 	// Since and Until bound QueuedAt: Since <= QueuedAt < Until.
 	Since time.Time
 	Until time.Time

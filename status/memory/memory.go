@@ -268,6 +268,7 @@ func (s *Store) ListRuns(_ context.Context, f status.RunFilter) (status.RunPage,
 		switch {
 		case f.Pipeline != "" && r.Pipeline != f.Pipeline,
 			len(f.Statuses) > 0 && !slices.Contains(f.Statuses, r.Status),
+			len(f.Triggers) > 0 && !slices.Contains(f.Triggers, r.Trigger),
 			!since.IsZero() && r.QueuedAt.Before(since),
 			!until.IsZero() && !r.QueuedAt.Before(until),
 			cur != nil && desc && compareRuns(r, *cur) >= 0,

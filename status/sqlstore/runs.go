@@ -263,6 +263,12 @@ func (s *Store) listRunsQuery(f status.RunFilter) (string, []any, int, error) {
 			args = append(args, string(st))
 		}
 	}
+	if len(f.Triggers) > 0 {
+		where = append(where, "trigger_type IN ("+placeholders(len(f.Triggers))+")")
+		for _, tr := range f.Triggers {
+			args = append(args, string(tr))
+		}
+	}
 	if !f.Since.IsZero() {
 		where = append(where, "queued_at >= ?")
 		args = append(args, s.d.timeArg(f.Since))

@@ -30,6 +30,11 @@ type Store struct {
 	r   *sql.DB // reads; the same pool as w for PostgreSQL
 	log *slog.Logger
 	now func() time.Time
+	// migrateLock is the file SQLite migrations lock: goose has no
+	// locker for SQLite, and two processes on one data directory (a
+	// restart overlapping the old process, a CLI beside the server) must
+	// not both create the tables.
+	migrateLock string
 
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
@@ -148,6 +153,7 @@ func (s *Store) openSQLite(ctx context.Context, cfg Config) error {
 		return errors.Join(fmt.Errorf("open %s: %w", path, err), r.Close(), w.Close())
 	}
 	s.d, s.w, s.r = sqliteDialect(), w, r
+	s.migrateLock = path + ".migrate-lock"
 	return nil
 }
 

@@ -259,8 +259,12 @@ func seedRuns(t *testing.T, s status.Store, n int, base time.Time) []status.Run 
 		}
 		// IDs deliberately not in time order, so ordering by ID alone fails.
 		id := fmt.Sprintf("run-%03d", (i*37)%n)
+		trigger := status.TriggerManual
+		if i%5 == 0 {
+			trigger = status.TriggerSchedule
+		}
 		r, err := s.CreateRun(c, status.Run{ID: id, Pipeline: pipeline, Status: statuses[i%len(statuses)],
-			QueuedAt: at, Revision: fmt.Sprintf("rev-%d", i%4)})
+			QueuedAt: at, Revision: fmt.Sprintf("rev-%d", i%4), Trigger: trigger})
 		must(t, err)
 		runs = append(runs, r)
 	}
@@ -372,6 +376,11 @@ func testListRunsFilters(t *testing.T, s status.Store) {
 				return r.Pipeline == "alpha" && !r.QueuedAt.Before(since) &&
 					(r.Status == status.RunSuccess || r.Status == status.RunPending || r.Status == status.RunTimeout)
 			})},
+		{"trigger", status.RunFilter{Triggers: []status.Trigger{status.TriggerSchedule}},
+			pick(func(r status.Run) bool { return r.Trigger == status.TriggerSchedule })},
+		{"trigger and status", status.RunFilter{Triggers: []status.Trigger{status.TriggerManual, status.TriggerRetry},
+			Statuses: []status.RunStatus{status.RunFailed}},
+			pick(func(r status.Run) bool { return r.Trigger == status.TriggerManual && r.Status == status.RunFailed })},
 		{"unknown pipeline", status.RunFilter{Pipeline: "nope"}, nil},
 	}
 	for _, tt := range tests {
