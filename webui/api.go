@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -76,7 +77,6 @@ func (s *Server) apiRoutes() {
 func triggeredBy(r *http.Request) string { return userFrom(r.Context()) }
 
 // logStreamRateLimit is LOG_STREAM_RATE_LIMIT in lines per second.
-// TODO(api): read s.cfg.LogStreamRateLimit once Config has it.
 func (s *Server) logStreamRateLimit() int {
 	if s.cfg.LogStreamRateLimit > 0 {
 		return s.cfg.LogStreamRateLimit
@@ -84,43 +84,66 @@ func (s *Server) logStreamRateLimit() int {
 	return defaultLogStreamRateLimit
 }
 
+// opFailure is how an error of the operator or the store is answered: the
+// JSON API writes it as an error object, the pages as a toast.
+type opFailure struct {
+	code       int
+	title      string
+	detail     any
+	retryAfter string
+	// fields are per-parameter problems of a run request.
+	fields map[string]string
+}
+
+// classifyOpError maps an error to its answer. Anything unexpected is a 500
+// without internals; code 0 means the client went away.
+func classifyOpError(err error) opFailure {
+	var perr *operator.ParamError
+	switch {
+	case errors.As(err, &perr):
+		return opFailure{code: http.StatusUnprocessableEntity, title: "invalid parameters", detail: perr.Fields, fields: perr.Fields}
+	case errors.Is(err, operator.ErrPipelineNotFound), errors.Is(err, operator.ErrRunNotFound), errors.Is(err, status.ErrNotFound):
+		return opFailure{code: http.StatusNotFound, title: "not found", detail: publicMessage(err)}
+	case errors.Is(err, operator.ErrPipelineDisabled):
+		return opFailure{code: http.StatusConflict, title: "pipeline is disabled", detail: publicMessage(err)}
+	case errors.Is(err, operator.ErrPipelineInvalid):
+		return opFailure{code: http.StatusConflict, title: "pipeline is invalid", detail: publicMessage(err)}
+	case errors.Is(err, operator.ErrMissingSecret):
+		return opFailure{code: http.StatusConflict, title: "secret missing", detail: publicMessage(err)}
+	case errors.Is(err, operator.ErrRunNotActive):
+		return opFailure{code: http.StatusConflict, title: "run is not in a state that allows this", detail: publicMessage(err)}
+	case errors.Is(err, operator.ErrTooManyRuns):
+		return opFailure{code: http.StatusTooManyRequests, title: "too many runs", detail: publicMessage(err), retryAfter: "5"}
+	case errors.Is(err, operator.ErrRuntimeUnavailable):
+		return opFailure{code: http.StatusServiceUnavailable, title: "container runtime unavailable", retryAfter: "10"}
+	case errors.Is(err, operator.ErrNotAccepting):
+		return opFailure{code: http.StatusServiceUnavailable, title: "not accepting runs now", retryAfter: "5"}
+	case errors.Is(err, status.ErrInvalidCursor):
+		return opFailure{code: http.StatusBadRequest, title: "invalid cursor"}
+	case errors.Is(err, status.ErrInvalidArgument):
+		return opFailure{code: http.StatusBadRequest, title: "invalid argument", detail: publicMessage(err)}
+	case errors.Is(err, context.Canceled):
+		return opFailure{}
+	default:
+		return opFailure{code: http.StatusInternalServerError, title: "internal error"}
+	}
+}
+
 // writeOpError answers an error of the operator or the store with its
 // status code. Anything unexpected is logged once, here, and answers 500
 // without internals.
 func (s *Server) writeOpError(w http.ResponseWriter, r *http.Request, err error) {
-	var perr *operator.ParamError
-	switch {
-	case errors.As(err, &perr):
-		writeError(w, http.StatusUnprocessableEntity, "invalid parameters", perr.Fields)
-	case errors.Is(err, operator.ErrPipelineNotFound), errors.Is(err, operator.ErrRunNotFound), errors.Is(err, status.ErrNotFound):
-		writeError(w, http.StatusNotFound, "not found", publicMessage(err))
-	case errors.Is(err, operator.ErrPipelineDisabled):
-		writeError(w, http.StatusConflict, "pipeline is disabled", publicMessage(err))
-	case errors.Is(err, operator.ErrPipelineInvalid):
-		writeError(w, http.StatusConflict, "pipeline is invalid", publicMessage(err))
-	case errors.Is(err, operator.ErrMissingSecret):
-		writeError(w, http.StatusConflict, "secret missing", publicMessage(err))
-	case errors.Is(err, operator.ErrRunNotActive):
-		writeError(w, http.StatusConflict, "run is not in a state that allows this", publicMessage(err))
-	case errors.Is(err, operator.ErrTooManyRuns):
-		w.Header().Set("Retry-After", "5")
-		writeError(w, http.StatusTooManyRequests, "too many runs", publicMessage(err))
-	case errors.Is(err, operator.ErrRuntimeUnavailable):
-		w.Header().Set("Retry-After", "10")
-		writeError(w, http.StatusServiceUnavailable, "container runtime unavailable", nil)
-	case errors.Is(err, operator.ErrNotAccepting):
-		w.Header().Set("Retry-After", "5")
-		writeError(w, http.StatusServiceUnavailable, "not accepting runs now", nil)
-	case errors.Is(err, status.ErrInvalidCursor):
-		writeError(w, http.StatusBadRequest, "invalid cursor", nil)
-	case errors.Is(err, status.ErrInvalidArgument):
-		writeError(w, http.StatusBadRequest, "invalid argument", publicMessage(err))
-	case errors.Is(err, context.Canceled):
-		// The client went away; nobody reads the answer.
-	default:
+	f := classifyOpError(err)
+	switch f.code {
+	case 0:
+		return // nobody reads the answer
+	case http.StatusInternalServerError:
 		s.log.Error("api request", "method", r.Method, "path", r.URL.Path, "err", err)
-		writeError(w, http.StatusInternalServerError, "internal error", nil)
 	}
+	if f.retryAfter != "" {
+		w.Header().Set("Retry-After", f.retryAfter)
+	}
+	writeError(w, f.code, f.title, f.detail)
 }
 
 // publicMessage is the error text without the package prefix of the
@@ -391,6 +414,19 @@ func parseRunFilter(q map[string][]string) (status.RunFilter, map[string]string)
 			f.Statuses = append(f.Statuses, st)
 		}
 	}
+	for _, v := range q["trigger"] {
+		for part := range strings.SplitSeq(v, ",") {
+			tr := status.Trigger(strings.ToLower(strings.TrimSpace(part)))
+			if tr == "" {
+				continue
+			}
+			if !slices.Contains(allTriggers, tr) {
+				bad["trigger"] = fmt.Sprintf("unknown trigger %q; want manual, schedule, retry or webhook", part)
+				continue
+			}
+			f.Triggers = append(f.Triggers, tr)
+		}
+	}
 	for _, p := range []struct {
 		key string
 		dst *time.Time
@@ -399,7 +435,7 @@ func parseRunFilter(q map[string][]string) (status.RunFilter, map[string]string)
 		if v == "" {
 			continue
 		}
-		t, err := time.Parse(time.RFC3339Nano, v)
+		t, err := parseQueryTime(v)
 		if err != nil {
 			bad[p.key] = fmt.Sprintf("%q is not an RFC 3339 time such as 2026-01-02T15:04:05Z", v)
 			continue
@@ -602,4 +638,15 @@ func (s *Server) apiSyncStatus(w http.ResponseWriter, r *http.Request) {
 			Status: p.CacheStatus, LastCacheWarmup: timeOrNil(p.LastCacheWarmup), Output: p.CacheOutput})
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// parseQueryTime reads a time bound: RFC 3339, or the zone-less forms an
+// HTML date or datetime-local field sends, taken as UTC.
+func parseQueryTime(v string) (time.Time, error) {
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02T15:04", "2006-01-02"} {
+		if t, err := time.Parse(layout, v); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("parse time %q", v)
 }

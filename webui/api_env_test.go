@@ -55,6 +55,8 @@ type apiEnvOptions struct {
 	docker bool
 	files  map[string]string
 	opCfg  func(*operator.Config)
+	// srvCfg adjusts the server's configuration; it sees the store.
+	srvCfg func(*Config)
 }
 
 func newAPIEnv(t testing.TB, o apiEnvOptions) *apiEnv {
@@ -123,7 +125,11 @@ func newAPIEnv(t testing.TB, o apiEnvOptions) *apiEnv {
 	done := make(chan error, 1)
 	go func() { done <- op.Run(runCtx) }()
 
-	srv, err := New(Config{Operator: op, Store: store, Logger: logger})
+	scfg := Config{Operator: op, Store: store, Logger: logger}
+	if o.srvCfg != nil {
+		o.srvCfg(&scfg)
+	}
+	srv, err := New(scfg)
 	if err != nil {
 		t.Fatal(err)
 	}

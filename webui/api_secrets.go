@@ -18,9 +18,6 @@ type secretVault interface {
 
 var _ secretVault = (*secrets.Vault)(nil)
 
-// vault is the configured secrets vault, nil when there is none.
-// TODO(api): return s.cfg.Secrets once Config carries it (a *secrets.Vault,
-// checked for nil before it becomes an interface).
 // vault is the configured vault, or nil: a nil *Vault must not become a
 // non-nil interface.
 func (s *Server) vault() secretVault {

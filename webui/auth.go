@@ -7,6 +7,7 @@ import (
 	"math"
 	"mime"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -179,8 +180,21 @@ func (s *Server) handleLogin(cop *http.CrossOriginProtection, limits loginLimits
 			return
 		}
 		req, form, err := readLogin(w, r)
+		// A form gets its answer as the login page again, with the reason,
+		// keeping where the user was going.
+		formFail := func(reason string) {
+			to := "/login?error=" + reason
+			if next := r.PostForm.Get("next"); next != "" {
+				to += "&next=" + url.QueryEscape(localRedirect(next))
+			}
+			http.Redirect(w, r, to, http.StatusSeeOther)
+		}
 		if err != nil {
 			be, _ := errors.AsType[*loginBodyError](err)
+			if form && be.code == http.StatusBadRequest {
+				formFail("missing")
+				return
+			}
 			writeError(w, be.code, be.msg, nil)
 			return
 		}
@@ -196,6 +210,10 @@ func (s *Server) handleLogin(cop *http.CrossOriginProtection, limits loginLimits
 		if ok, wait := limits.allow(client, userKey); !ok {
 			secs := max(1, int(math.Ceil(wait.Seconds())))
 			w.Header().Set("Retry-After", strconv.Itoa(secs))
+			if form {
+				formFail("ratelimited")
+				return
+			}
 			writeError(w, http.StatusTooManyRequests, "too many failed logins", "retry after "+strconv.Itoa(secs)+" seconds")
 			return
 		}
@@ -214,6 +232,10 @@ func (s *Server) handleLogin(cop *http.CrossOriginProtection, limits loginLimits
 			// The name is logged only when it exists: people type their
 			// password into the username field, and logs are kept.
 			s.log.InfoContext(ctx, "login failed", "user", user.Username, "known_user", user.ID != 0, "client", client)
+			if form {
+				formFail("invalid")
+				return
+			}
 			writeError(w, http.StatusUnauthorized, "invalid username or password", nil)
 			return
 		}
@@ -247,7 +269,7 @@ func (s *Server) handleLogin(cop *http.CrossOriginProtection, limits loginLimits
 		http.SetCookie(w, s.sessionCookie(r, token, s.sessionTTL()))
 		s.log.InfoContext(ctx, "login", "user", user.Username, "client", client)
 		if form {
-			http.Redirect(w, r, "/", http.StatusSeeOther)
+			http.Redirect(w, r, localRedirect(r.PostForm.Get("next")), http.StatusSeeOther)
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"username": user.Username})
@@ -274,7 +296,7 @@ func (s *Server) handleLogout(cop *http.CrossOriginProtection) http.HandlerFunc 
 		http.SetCookie(w, s.sessionCookie(r, "", -1))
 		mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 		if mt == "application/x-www-form-urlencoded" {
-			http.Redirect(w, r, "/", http.StatusSeeOther)
+			http.Redirect(w, r, "/login", http.StatusSeeOther)
 			return
 		}
 		w.WriteHeader(http.StatusNoContent)
@@ -312,6 +334,16 @@ func (s *Server) requireAuth(next http.Handler) http.Handler {
 	cop := http.NewCrossOriginProtection()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		user, viaCookie, err := s.authenticate(r)
+		if (errors.Is(err, errNoCredentials) || errors.Is(err, errBadCredentials)) && wantsPage(r) {
+			// A person at a browser gets the login form, and comes back
+			// here after it; programs keep getting a 401 they can act on.
+			to := "/login?next=" + url.QueryEscape(r.URL.RequestURI())
+			if errors.Is(err, errBadCredentials) {
+				to += "&error=expired"
+			}
+			http.Redirect(w, r, to, http.StatusSeeOther)
+			return
+		}
 		switch {
 		case errors.Is(err, errNoCredentials):
 			w.Header().Set("WWW-Authenticate", `Bearer realm="fastflow"`)
@@ -374,4 +406,30 @@ func lookupError(err error) error {
 		return errBadCredentials
 	}
 	return err
+}
+
+// wantsPage reports whether r is a browser navigating to a page: a GET
+// that accepts HTML, outside the API. fetch and EventSource do not ask for
+// HTML, so they get the API's 401.
+func wantsPage(r *http.Request) bool {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return false
+	}
+	if strings.HasPrefix(r.URL.Path, "/api/") {
+		return false
+	}
+	return strings.Contains(r.Header.Get("Accept"), "text/html")
+}
+
+// localRedirect returns next when it is a path on this site, else "/": a
+// login link must not send the user to another site afterwards.
+func localRedirect(next string) string {
+	if next == "" || next[0] != '/' || strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\\r\n") {
+		return "/"
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" {
+		return "/"
+	}
+	return next
 }

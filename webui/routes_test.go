@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"regexp"
 	"slices"
 	"strings"
@@ -13,7 +14,7 @@ import (
 
 // publicPatterns are the only routes allowed to answer without credentials:
 // the Docker socket behind Fast-Flow is root on its host.
-var publicPatterns = []string{"/health", "/healthz", "/readyz", "/auth/login", "/auth/logout", "/hooks/github"}
+var publicPatterns = []string{"/health", "/healthz", "/readyz", "/login", "/auth/login", "/auth/logout", "/hooks/github"}
 
 // wildcardRE matches a path wildcard of a ServeMux pattern: {name},
 // {name...} or {$}.
@@ -85,7 +86,7 @@ func TestRouteTableNeedsCredentials(t *testing.T) {
 			}
 		}
 	}
-	for _, p := range []string{"/health", "/healthz", "/readyz", "/auth/login", "/auth/logout"} {
+	for _, p := range []string{"/health", "/healthz", "/readyz", "/login", "/auth/login", "/auth/logout"} {
 		if !slices.Contains(public, p) {
 			t.Errorf("%s is not registered as a public route", p)
 		}
@@ -192,5 +193,63 @@ func TestPathValuesReachHandlers(t *testing.T) {
 	got := authBody(t, rec)
 	if rec.Code != http.StatusOK || got["name"] != "hello" || got["rest"] != "a/b" || got["user"] != "alice" {
 		t.Errorf("handler saw %d %v, want name hello, rest a/b, user alice", rec.Code, got)
+	}
+}
+
+// TestBrowsersAreSentToLogin: a browser opening any page without a valid
+// session is sent to the login form, which brings it back afterwards; the
+// API and the page actions keep answering 401.
+func TestBrowsersAreSentToLogin(t *testing.T) {
+	t.Parallel()
+	f := newAuthFixture(t)
+	html := func(r *http.Request) { r.Header.Set("Accept", "text/html,application/xhtml+xml,*/*;q=0.8") }
+	forged := func(r *http.Request) {
+		html(r)
+		r.AddCookie(&http.Cookie{Name: SessionCookie, Value: "expired-or-forged"})
+	}
+	pages := 0
+	for _, rt := range f.srv.Routes() {
+		if rt.Public {
+			continue
+		}
+		path := samplePath(rt.Pattern)
+		rec := serveWithDeadline(t, f.srv, rt.Method, path, html)
+		isPage := rt.Method == "GET" && !strings.HasPrefix(rt.Pattern, "/api/")
+		switch {
+		case isPage:
+			pages++
+			want := "/login?next=" + url.QueryEscape(path)
+			if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != want {
+				t.Errorf("GET %s from a browser: %d to %q, want 303 to %q", path, rec.Code, rec.Header().Get("Location"), want)
+			}
+			rec = serveWithDeadline(t, f.srv, rt.Method, path, forged)
+			if loc := rec.Header().Get("Location"); rec.Code != http.StatusSeeOther || !strings.HasSuffix(loc, "&error=expired") {
+				t.Errorf("GET %s with a stale session: %d to %q, want 303 with error=expired", path, rec.Code, loc)
+			}
+		case rec.Code != http.StatusUnauthorized:
+			t.Errorf("%s %s from a browser: %d, want 401", rt.Method, path, rec.Code)
+		}
+	}
+	if pages == 0 {
+		t.Fatal("no page route registered")
+	}
+}
+
+func TestLocalRedirect(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"":                      "/",
+		"/runs?status=FAILED":   "/runs?status=FAILED",
+		"/pipelines/hello#run":  "/pipelines/hello#run",
+		"//evil.example/x":      "/",
+		"https://evil.example/": "/",
+		"/\\evil.example":       "/",
+		"javascript:alert(1)":   "/",
+		"runs":                  "/",
+		"/x\r\nSet-Cookie: a=b": "/",
+	} {
+		if got := localRedirect(in); got != want {
+			t.Errorf("localRedirect(%q) = %q, want %q", in, got, want)
+		}
 	}
 }

@@ -2,33 +2,27 @@ package webui
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"html/template"
 	"io/fs"
-	"maps"
 	"net/http"
 	"net/url"
 	"path"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/fastflow-dev/fastflow/status"
-	"github.com/fastflow-dev/fastflow/status/logs"
 )
 
-// uiLogLines is how many of a run's last log lines its page shows.
-const uiLogLines = 200
-
 // uiPageNames are the page templates; each is parsed with layout.html.
-var uiPageNames = []string{"login", "dashboard", "pipeline", "runs", "run", "error"}
+var uiPageNames = []string{"login", "dashboard", "pipeline", "runs", "run", "sync", "secrets", "error"}
 
 // ui holds the parsed templates and the stylesheet, built once at startup.
 type ui struct {
 	pages map[string]*template.Template
-	css   []byte
+	// charts renders the run page's chart block alone, for the live
+	// refresh of /runs/{id}/charts.
+	charts *template.Template
+	css    []byte
 }
 
 // uiFuncs are the template functions. They only format values they are
@@ -47,12 +41,59 @@ var uiFuncs = template.FuncMap{
 		}
 		return id
 	},
+	"runID": shortRunID,
 	"duration": func(secs *float64) string {
 		if secs == nil {
 			return "—"
 		}
-		return (time.Duration(*secs * float64(time.Second))).Round(time.Millisecond).String()
+		return formatDuration(time.Duration(*secs * float64(time.Second)))
 	},
+	"seconds":  func(n int) string { return formatDuration(time.Duration(n) * time.Second) },
+	"mib":      formatBytes,
+	"cores":    formatCores,
+	"ansi":     ansiHTML,
+	"percent1": func(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) },
+	"add":      func(a, b int) int { return a + b },
+}
+
+// formatDuration rounds for people: milliseconds under a second, tenths
+// under a minute, whole seconds above.
+func formatDuration(d time.Duration) string {
+	switch {
+	case d < time.Second:
+		return d.Round(time.Millisecond).String()
+	case d < time.Minute:
+		return d.Round(100 * time.Millisecond).String()
+	default:
+		return d.Round(time.Second).String()
+	}
+}
+
+// formatBytes writes a memory size in binary units, the way Docker's
+// limits are usually written ("512 MiB", "1.5 GiB").
+func formatBytes(n int64) string {
+	const mib = 1 << 20
+	switch {
+	case n <= 0:
+		return "—"
+	case n >= 1<<30:
+		return strconv.FormatFloat(float64(n)/(1<<30), 'f', -1, 64) + " GiB"
+	case n >= mib:
+		return strconv.FormatFloat(float64(n)/mib, 'f', -1, 64) + " MiB"
+	default:
+		return strconv.FormatInt(n, 10) + " B"
+	}
+}
+
+func formatCores(c float64) string {
+	if c <= 0 {
+		return "—"
+	}
+	unit := " CPUs"
+	if c == 1 {
+		unit = " CPU"
+	}
+	return strconv.FormatFloat(c, 'f', -1, 64) + unit
 }
 
 // newUI parses every page template with the layout. A template error is a
@@ -66,6 +107,7 @@ func newUI() (*ui, error) {
 		}
 		u.pages[name] = t
 	}
+	u.charts = u.pages["run"]
 	css, err := fs.ReadFile(content, "static/style.css")
 	if err != nil {
 		return nil, fmt.Errorf("webui: read stylesheet: %w", err)
@@ -77,14 +119,26 @@ func newUI() (*ui, error) {
 // crumb is one step of the breadcrumb; the last has no link.
 type crumb struct{ Label, Href string }
 
+// toast is a message about the outcome of an action, shown once.
+type toast struct {
+	Kind    string // "success" or "error"
+	Message string
+}
+
 // pageView is what the layout renders; Body is the page's own view.
 type pageView struct {
 	Title  string
 	User   string
 	Crumbs []crumb
+	// Nav marks the current section in the header.
+	Nav string
+	// Refresh, in seconds, asks app.js to reload the page's main part
+	// while it is open; 0 for pages with their own live streams.
+	Refresh int
 	// InlineCSS is set on pages shown without a session (login), which
 	// cannot fetch /static/ behind the auth middleware.
 	InlineCSS template.CSS
+	Toast     *toast
 	Body      any
 }
 
@@ -101,16 +155,56 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, u *ui, code int,
 	if v.User == "" {
 		v.User = userFrom(r.Context())
 	}
+	if v.Toast == nil {
+		v.Toast = takeFlash(w, r)
+	}
 	if err := t.ExecuteTemplate(&buf, "layout", v); err != nil {
 		s.log.Error("ui render", "page", page, "path", r.URL.Path, "err", err)
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
+	writeHTML(w, code, buf.Bytes())
+}
+
+func writeHTML(w http.ResponseWriter, code int, b []byte) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("X-Frame-Options", "DENY")
 	w.WriteHeader(code)
-	_, _ = w.Write(buf.Bytes())
+	_, _ = w.Write(b)
+}
+
+// flashCookie carries the outcome of a form post across its redirect, for
+// browsers without JavaScript.
+const flashCookie = "fastflow_flash"
+
+func setFlash(w http.ResponseWriter, r *http.Request, t toast) {
+	http.SetCookie(w, &http.Cookie{Name: flashCookie, Value: url.QueryEscape(t.Kind + ":" + t.Message), Path: "/",
+		MaxAge: 60, HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: r.TLS != nil})
+}
+
+// takeFlash returns the pending flash message and deletes its cookie.
+func takeFlash(w http.ResponseWriter, r *http.Request) *toast {
+	c, err := r.Cookie(flashCookie)
+	if err != nil {
+		return nil
+	}
+	http.SetCookie(w, &http.Cookie{Name: flashCookie, Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteLaxMode})
+	v, err := url.QueryUnescape(c.Value)
+	if err != nil {
+		return nil
+	}
+	kind, msg, ok := strings.Cut(v, ":")
+	if !ok || (kind != "success" && kind != "error") || msg == "" {
+		return nil
+	}
+	// The cookie is the browser's to change; the message is only ever
+	// shown as escaped text, and not at any length.
+	if len(msg) > 300 {
+		msg = msg[:300]
+	}
+	return &toast{Kind: kind, Message: msg}
 }
 
 // errorView is the body of the error page.
@@ -124,9 +218,15 @@ func (s *Server) renderError(w http.ResponseWriter, r *http.Request, u *ui, code
 	})
 }
 
-// uiRoutes registers the HTML pages. GET /auth/login shows the login form
-// (POST /auth/login, already public, takes it); every other page and the
-// stylesheet are behind requireAuth like the API.
+// uiOpError logs an unexpected error once and answers a clean 500 page.
+func (s *Server) uiOpError(w http.ResponseWriter, r *http.Request, u *ui, err error) {
+	s.log.Error("ui request", "method", r.Method, "path", r.URL.Path, "err", err)
+	s.renderError(w, r, u, http.StatusInternalServerError, "Something went wrong on the server; it has been logged.")
+}
+
+// uiRoutes registers the HTML pages and their actions. GET /login shows the
+// login form (POST /auth/login takes it); every other page, action and
+// asset is behind requireAuth like the API.
 func (s *Server) uiRoutes() {
 	u, err := newUI()
 	if err != nil {
@@ -134,12 +234,23 @@ func (s *Server) uiRoutes() {
 		// test run, never first met in production.
 		panic(err)
 	}
-	s.handle("GET", "/auth/login", true, func(w http.ResponseWriter, r *http.Request) { s.uiLogin(w, r, u) })
-	s.handle("GET", "/static/{path...}", false, func(w http.ResponseWriter, r *http.Request) { s.uiStatic(w, r) })
-	s.handle("GET", "/{$}", false, func(w http.ResponseWriter, r *http.Request) { s.uiDashboard(w, r, u) })
-	s.handle("GET", "/pipelines/{name}", false, func(w http.ResponseWriter, r *http.Request) { s.uiPipeline(w, r, u) })
-	s.handle("GET", "/runs", false, func(w http.ResponseWriter, r *http.Request) { s.uiRuns(w, r, u) })
-	s.handle("GET", "/runs/{id}", false, func(w http.ResponseWriter, r *http.Request) { s.uiRun(w, r, u) })
+	page := func(h func(http.ResponseWriter, *http.Request, *ui)) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) { h(w, r, u) }
+	}
+	s.handle("GET", "/login", true, page(s.uiLogin))
+	s.handle("GET", "/static/{path...}", false, s.uiStatic)
+	s.handle("GET", "/{$}", false, page(s.uiDashboard))
+	s.handle("GET", "/pipelines/{name}", false, page(s.uiPipeline))
+	s.handle("GET", "/runs", false, page(s.uiRuns))
+	s.handle("GET", "/runs/{id}", false, page(s.uiRun))
+	s.handle("GET", "/runs/{id}/charts", false, page(s.uiRunCharts))
+	s.handle("GET", "/sync", false, page(s.uiSync))
+	s.handle("GET", "/secrets", false, page(s.uiSecrets))
+	s.handle("POST", "/pipelines/{name}/run", false, page(s.uiActionRun))
+	s.handle("POST", "/pipelines/{name}/reset", false, page(s.uiActionReset))
+	s.handle("POST", "/runs/{id}/cancel", false, page(s.uiActionCancel))
+	s.handle("POST", "/runs/{id}/retry", false, page(s.uiActionRetry))
+	s.handle("POST", "/sync", false, page(s.uiActionSync))
 }
 
 // uiStatic serves the embedded assets. They change only with the binary,
@@ -161,242 +272,34 @@ func (s *Server) uiStatic(w http.ResponseWriter, r *http.Request) {
 }
 
 // loginView is the body of the login page.
-type loginView struct{ Error string }
+type loginView struct{ Error, Next string }
 
 func (s *Server) uiLogin(w http.ResponseWriter, r *http.Request, u *ui) {
-	var v loginView
-	switch r.URL.Query().Get("error") {
+	q := r.URL.Query()
+	v := loginView{Next: localRedirect(q.Get("next"))}
+	switch q.Get("error") {
 	case "":
 	case "expired":
 		v.Error = "Your session has expired. Please log in again."
+	case "ratelimited":
+		v.Error = "Too many failed logins. Please wait a minute and try again."
+	case "missing":
+		v.Error = "Enter your user name and password."
 	default:
 		v.Error = "Wrong user name or password."
+	}
+	if v.Next == "/" {
+		v.Next = ""
 	}
 	s.render(w, r, u, http.StatusOK, "login", pageView{Title: "Log in", InlineCSS: template.CSS(u.css), Body: v})
 }
 
-// uiPipeline is a pipeline on the dashboard: its API view plus what the
-// row shows derived from it.
-type uiPipeline struct {
-	pipelineJSON
-	FirstProblem string
-	NextFire     *time.Time
-}
-
-func newUIPipeline(j pipelineJSON) uiPipeline {
-	p := uiPipeline{pipelineJSON: j}
-	if len(j.Problems) > 0 {
-		p.FirstProblem = j.Problems[0].String()
+// shortRunID is how pages name a run in a few characters. Run IDs are
+// UUIDv7s, whose first characters are a timestamp shared by every run
+// queued in the same minute; the random tail tells them apart.
+func shortRunID(id string) string {
+	if len(id) > 8 {
+		return id[len(id)-8:]
 	}
-	for _, sc := range j.Schedules {
-		if sc.NextFireAt != nil && (p.NextFire == nil || sc.NextFireAt.Before(*p.NextFire)) {
-			p.NextFire = sc.NextFireAt
-		}
-	}
-	return p
-}
-
-// dashboardView is the body of the dashboard.
-type dashboardView struct {
-	Sync      SyncHealth
-	Pipelines []uiPipeline
-}
-
-func (s *Server) uiDashboard(w http.ResponseWriter, r *http.Request, u *ui) {
-	st := s.cfg.Operator.SyncState()
-	var v dashboardView
-	if st.Live != nil {
-		v.Sync.Revision = st.Live.ShortRevision()
-		v.Sync.CommitMessage = st.Live.CommitMessage
-		now := time.Now()
-		for _, p := range st.Live.Pipelines {
-			j, err := s.pipelineView(r.Context(), st.Live.Revision, p, now)
-			if err != nil {
-				s.uiOpError(w, r, u, err)
-				return
-			}
-			v.Pipelines = append(v.Pipelines, newUIPipeline(j))
-		}
-	}
-	v.Sync.LastSyncAt = timeOrNil(st.Last.FinishedAt)
-	v.Sync.Outcome, v.Sync.Error, v.Sync.Running = st.Last.Outcome, st.Last.Error, st.Running
-	s.render(w, r, u, http.StatusOK, "dashboard", pageView{Title: "Dashboard", Crumbs: []crumb{{"Dashboard", ""}}, Body: v})
-}
-
-// uiOpError logs an unexpected error once and answers a clean 500 page.
-func (s *Server) uiOpError(w http.ResponseWriter, r *http.Request, u *ui, err error) {
-	s.log.Error("ui request", "method", r.Method, "path", r.URL.Path, "err", err)
-	s.renderError(w, r, u, http.StatusInternalServerError, "Something went wrong on the server; it has been logged.")
-}
-
-// uiRecentRuns is how many runs the pipeline page lists.
-const uiRecentRuns = 20
-
-// pipelinePageView is the body of the pipeline page.
-type pipelinePageView struct {
-	Pipeline pipelineJSON
-	Runs     []runJSON
-}
-
-func (s *Server) uiPipeline(w http.ResponseWriter, r *http.Request, u *ui) {
-	name := r.PathValue("name")
-	snap := s.cfg.Operator.Snapshot()
-	if snap == nil {
-		s.renderError(w, r, u, http.StatusNotFound, "No pipeline named "+strconv.Quote(name)+".")
-		return
-	}
-	p, ok := snap.Pipeline(name)
-	if !ok {
-		s.renderError(w, r, u, http.StatusNotFound, "No pipeline named "+strconv.Quote(name)+".")
-		return
-	}
-	j, err := s.pipelineView(r.Context(), snap.Revision, p, time.Now())
-	if err != nil {
-		s.uiOpError(w, r, u, err)
-		return
-	}
-	page, err := s.cfg.Store.ListRuns(r.Context(), status.RunFilter{Pipeline: name, Limit: uiRecentRuns})
-	if err != nil {
-		s.uiOpError(w, r, u, fmt.Errorf("runs of %s: %w", name, err))
-		return
-	}
-	v := pipelinePageView{Pipeline: j, Runs: runViews(page.Runs)}
-	s.render(w, r, u, http.StatusOK, "pipeline", pageView{Title: name,
-		Crumbs: []crumb{{"Dashboard", "/"}, {name, ""}}, Body: v})
-}
-
-func runViews(runs []status.Run) []runJSON {
-	out := make([]runJSON, 0, len(runs))
-	for _, run := range runs {
-		out = append(out, newRunJSON(run))
-	}
-	return out
-}
-
-// statusOption is one choice of the runs page's status filter.
-type statusOption struct {
-	Value    status.RunStatus
-	Selected bool
-}
-
-// runsPageView is the body of the runs page.
-type runsPageView struct {
-	Pipeline string
-	Statuses []statusOption
-	Problems []string
-	Runs     []runJSON
-	NextURL  string
-}
-
-var allStatuses = []status.RunStatus{status.RunPending, status.RunRunning, status.RunSuccess, status.RunFailed,
-	status.RunCancelled, status.RunTimeout, status.RunInterrupted}
-
-func (s *Server) uiRuns(w http.ResponseWriter, r *http.Request, u *ui) {
-	pv := pageView{Title: "Runs", Crumbs: []crumb{{"Dashboard", "/"}, {"Runs", ""}}}
-	q, err := url.ParseQuery(r.URL.RawQuery)
-	if err != nil {
-		s.renderError(w, r, u, http.StatusBadRequest, "The address has a malformed query string.")
-		return
-	}
-	f, bad := parseRunFilter(q)
-	v := runsPageView{Pipeline: f.Pipeline}
-	for _, st := range allStatuses {
-		v.Statuses = append(v.Statuses, statusOption{Value: st, Selected: slices.Contains(f.Statuses, st)})
-	}
-	if len(bad) > 0 {
-		for _, k := range slices.Sorted(maps.Keys(bad)) {
-			v.Problems = append(v.Problems, k+": "+bad[k])
-		}
-		pv.Body = v
-		s.render(w, r, u, http.StatusBadRequest, "runs", pv)
-		return
-	}
-	page, err := s.cfg.Store.ListRuns(r.Context(), f)
-	if err != nil {
-		s.uiOpError(w, r, u, fmt.Errorf("list runs: %w", err))
-		return
-	}
-	v.Runs = runViews(page.Runs)
-	if page.NextCursor != "" {
-		next := url.Values{}
-		for k, vs := range q {
-			next[k] = slices.Clone(vs)
-		}
-		next.Set("cursor", page.NextCursor)
-		v.NextURL = "/runs?" + next.Encode()
-	}
-	pv.Body = v
-	s.render(w, r, u, http.StatusOK, "runs", pv)
-}
-
-// errorTypeWords says what an error type means, for people.
-var errorTypeWords = map[status.ErrorType]string{
-	status.ErrorExitCode:             "Exit code: the program ended with a non-zero exit code",
-	status.ErrorOOM:                  "Out of memory: the container used more than its memory limit",
-	status.ErrorDocker:               "Docker error: the container runtime failed to run the container",
-	status.ErrorCommandNotExecutable: "Command not executable: the entry point could not be executed",
-	status.ErrorCommandNotFound:      "Command not found: the entry point does not exist in the container",
-	status.ErrorStalled:              "Stalled: the run stopped making progress and was stopped",
-	status.ErrorSetupFailed:          "Setup failed: installing the pipeline's dependencies failed",
-}
-
-// errorText is the error type in words, with the exit code when there is one.
-func errorText(r status.Run) string {
-	if r.ErrorType == "" {
-		return ""
-	}
-	text, ok := errorTypeWords[r.ErrorType]
-	if !ok {
-		text = string(r.ErrorType)
-	}
-	if r.ExitCode != nil && r.ErrorType == status.ErrorExitCode {
-		text += " (" + strconv.Itoa(*r.ExitCode) + ")"
-	}
-	return text
-}
-
-// runPageView is the body of the run page.
-type runPageView struct {
-	Run       runJSON
-	ErrorText string
-	Log       []string
-	LogNote   string
-}
-
-func (s *Server) uiRun(w http.ResponseWriter, r *http.Request, u *ui) {
-	id := r.PathValue("id")
-	if !runIDPattern.MatchString(id) {
-		s.renderError(w, r, u, http.StatusNotFound, "No run with that id.")
-		return
-	}
-	run, err := s.cfg.Store.GetRun(r.Context(), id)
-	if errors.Is(err, status.ErrNotFound) {
-		s.renderError(w, r, u, http.StatusNotFound, "No run with that id.")
-		return
-	}
-	if err != nil {
-		s.uiOpError(w, r, u, fmt.Errorf("get run %s: %w", id, err))
-		return
-	}
-	v := runPageView{Run: newRunJSON(run), ErrorText: errorText(run)}
-	var lines []logs.Line
-	if run.LogPath != "" {
-		lines, err = logs.Tail(run.LogPath, uiLogLines)
-		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			s.uiOpError(w, r, u, fmt.Errorf("tail log of %s: %w", run.ID, err))
-			return
-		}
-	}
-	for _, l := range lines {
-		v.Log = append(v.Log, l.Text)
-	}
-	switch {
-	case len(lines) == 0:
-		v.LogNote = "no output"
-	case lines[0].N > 1:
-		v.LogNote = fmt.Sprintf("last %d lines; the full log is in the download", len(lines))
-	}
-	s.render(w, r, u, http.StatusOK, "run", pageView{Title: "Run " + run.ID,
-		Crumbs: []crumb{{"Dashboard", "/"}, {"Runs", "/runs"}, {run.Pipeline, "/pipelines/" + run.Pipeline}, {run.ID[:8], ""}},
-		Body:   v})
+	return id
 }

