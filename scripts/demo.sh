@@ -46,12 +46,14 @@ if ! git_ rev-parse -q --verify HEAD >/dev/null || ! git_ diff --cached --quiet;
 fi
 count=$(cd "$repo" && find . -mindepth 2 -maxdepth 2 -name main.py -not -path './.*' | wc -l)
 
-listen=${LISTEN_ADDR:-:8080}
+# Loopback by default: the demo admin's password is printed below.
+listen=${LISTEN_ADDR:-127.0.0.1:8080}
 host=${listen%:*}
 port=${listen##*:}
 case $host in
 '' | 0.0.0.0 | '[::]') host=localhost ;;
 esac
+url=http://$host:$port
 
 export GIT_REPO_URL=$repo
 export GIT_BRANCH=main
@@ -64,9 +66,27 @@ export LISTEN_ADDR=$listen
 export WORKER_BASE_IMAGE=${WORKER_BASE_IMAGE:-fastflow-worker:local}
 export WORKER_NETWORK=${WORKER_NETWORK:-none}
 export LOG_LEVEL=${LOG_LEVEL:-info}
+# The first start creates this admin; later starts keep whatever password
+# it has by then.
+export ADMIN_USERNAME=${ADMIN_USERNAME:-admin}
+export ADMIN_PASSWORD=${ADMIN_PASSWORD:-fastflow-demo}
 
-# Run every example once, the way the operator runs them, so their outcomes
-# (success, a traceback, an out-of-memory kill) show here.
+"$bin" serve &
+server=$!
+trap 'kill -TERM "$server" 2>/dev/null; wait "$server" 2>/dev/null' EXIT INT TERM
+for _ in $(seq 1 120); do
+	curl -fsS "$url/readyz" >/dev/null 2>&1 && break
+	kill -0 "$server" 2>/dev/null || die "fastflow serve exited; see its log above"
+	sleep 0.5
+done
+curl -fsS "$url/readyz" >/dev/null 2>&1 || die "fastflow serve did not become ready at $url"
+
+# Run every example once through the server, the way a user would from the
+# CLI, so their outcomes (success, a traceback, an out-of-memory kill) show
+# in the web UI's history as well as here.
+FASTFLOW_URL=$url
+FASTFLOW_TOKEN=$(LOG_LEVEL=warn "$bin" token create "demo-$(date -u +%s)" --user "$ADMIN_USERNAME")
+export FASTFLOW_URL FASTFLOW_TOKEN
 echo "demo: running each example pipeline once in $WORKER_BASE_IMAGE"
 outcomes=()
 for dir in "$repo"/*/; do
@@ -76,7 +96,7 @@ for dir in "$repo"/*/; do
 	[[ $name == parameters ]] && args=(--param DATE="$(date -u +%F)")
 	echo "---- $name"
 	set +e
-	LOG_LEVEL=warn "$bin" try "$name" "${args[@]}"
+	"$bin" run "$name" "${args[@]}" --follow
 	code=$?
 	set -e
 	outcomes+=("$(printf '%-20s exit %s' "$name" "$code")")
@@ -88,10 +108,9 @@ cat <<MSG
 demo: $count pipelines from examples/pipelines at $(git_ rev-parse --short HEAD), branch main
 demo: GIT_REPO_URL=$GIT_REPO_URL
 demo: DATA_DIR=$DATA_DIR LOGS_DIR=$LOGS_DIR AUTO_SYNC_INTERVAL=$AUTO_SYNC_INTERVAL
-demo: serving on $LISTEN_ADDR; look at:
-        curl http://$host:$port/health
-        ls -l $DATA_DIR/pipelines    (the live revision)
+demo: open $url and log in as $ADMIN_USERNAME with password $ADMIN_PASSWORD
+        (set ADMIN_PASSWORD before the first make demo to choose another)
 demo: commit to $repo (or edit examples/pipelines and re-run make demo);
       the change is live within $AUTO_SYNC_INTERVAL. Stop with Ctrl-C.
 MSG
-exec "$bin" serve
+wait "$server"

@@ -153,7 +153,7 @@ func ReadAll(path string) ([]Point, error) {
 			return nil, fmt.Errorf("read %s: %w", path, err)
 		}
 		var p Point
-		if err := json.Unmarshal(b, &p); err != nil {
+		if err := decodePoint(b, &p); err != nil {
 			return nil, fmt.Errorf("%s line %d: %w", path, n, err)
 		}
 		p.N = n
