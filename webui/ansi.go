@@ -89,9 +89,12 @@ func (w *ansiWriter) text(seg string) {
 // markup, and a span is only opened for text, so there are no empty ones.
 func ansiHTML(text string) template.HTML {
 	if strings.IndexByte(text, 0x1b) < 0 {
+		if !needsHTMLEscape(text) {
+			return template.HTML(text)
+		}
 		return template.HTML(appendHTMLText(make([]byte, 0, len(text)+16), text))
 	}
-	w := ansiWriter{b: make([]byte, 0, len(text)+64), cur: ansiPlain}
+	w := ansiWriter{b: make([]byte, 0, len(text)*3/2+96), cur: ansiPlain}
 	seg := 0 // start of the text not yet written
 	for i := 0; i < len(text); {
 		if text[i] != 0x1b {
@@ -307,6 +310,28 @@ func (s *ansiStyle) setIndexed(code, idx int) {
 	case 48:
 		s.bg = int8(idx)
 	}
+}
+
+// needsHTMLEscape reports whether appendHTMLText would change s, so that
+// the common clean string is written without a copy.
+func needsHTMLEscape(s string) bool {
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= utf8.RuneSelf {
+			r, size := utf8.DecodeRuneInString(s[i:])
+			if r == utf8.RuneError && size == 1 || r == 0xfffe || r == 0xffff {
+				return true
+			}
+			i += size
+			continue
+		}
+		switch {
+		case c < 0x20 && c != '\t' && c != '\n', c == 0x7f, c == '<', c == '>', c == '&', c == '"', c == '\'':
+			return true
+		}
+		i++
+	}
+	return false
 }
 
 // appendHTMLText appends s escaped for HTML text and attribute values,

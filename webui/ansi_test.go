@@ -144,6 +144,24 @@ func TestAnsiEscapeLikeTemplate(t *testing.T) {
 	}
 }
 
+// checkNeedsEscape: the fast path must agree with the escaper.
+func checkNeedsEscape(t *testing.T, s string) {
+	t.Helper()
+	if got, want := needsHTMLEscape(s), string(appendHTMLText(nil, s)) != s; got != want {
+		t.Errorf("needsHTMLEscape(%q) = %v, want %v", s, got, want)
+	}
+}
+
+func TestAnsiNeedsEscape(t *testing.T) {
+	t.Parallel()
+	for _, s := range []string{
+		"", "plain", "tab\tand\nnewline", "é<script>", "日本&", "ü\"", "ok ✓", "a\x00", "\x7f", "\xff", "é\xff",
+		"\uFFFE", "x\uFFFF", "\uFFFD", "\r", "\x1b[31m", "'",
+	} {
+		checkNeedsEscape(t, s)
+	}
+}
+
 func FuzzAnsiHTML(f *testing.F) {
 	for _, s := range []string{
 		"", "plain", "\x1b[31mred\x1b[0m", "\x1b[38;5;196;1mX", "\x1b]0;t\x07x", "\x1b[", "\x1b",
@@ -154,6 +172,7 @@ func FuzzAnsiHTML(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		checkAnsiMarkup(t, s, ansiHTML(s))
+		checkNeedsEscape(t, s)
 	})
 }
 

@@ -70,56 +70,71 @@ const (
 )
 
 // svgBuf builds chart markup without fmt: the timeline of a busy day has
-// thousands of bars.
-type svgBuf struct{ b []byte }
+// thousands of bars. The strings.Builder hands its buffer over to the
+// result without a copy; numbers are formatted in scratch first.
+type svgBuf struct {
+	sb      strings.Builder
+	scratch [64]byte
+}
 
-func (w *svgBuf) raw(s string) { w.b = append(w.b, s...) }
-func (w *svgBuf) esc(s string) { w.b = appendHTMLText(w.b, s) }
-func (w *svgBuf) int(i int)    { w.b = strconv.AppendInt(w.b, int64(i), 10) }
+func (w *svgBuf) raw(s string) { w.sb.WriteString(s) }
+func (w *svgBuf) int(i int)    { w.sb.Write(strconv.AppendInt(w.scratch[:0], int64(i), 10)) }
 
-func (w *svgBuf) html() template.HTML { return template.HTML(w.b) }
+func (w *svgBuf) esc(s string) {
+	if !needsHTMLEscape(s) {
+		w.sb.WriteString(s)
+		return
+	}
+	w.sb.Write(appendHTMLText(w.scratch[:0], s))
+}
+
+func (w *svgBuf) html() template.HTML { return template.HTML(w.sb.String()) }
 
 // num writes v with one decimal, less than a pixel at any width, and
 // without a trailing ".0", so the golden files stay stable and short.
-func (w *svgBuf) num(v float64) { w.b = appendFixed(w.b, v, 1) }
+func (w *svgBuf) num(v float64) { w.sb.Write(appendFixed(w.scratch[:0], v, 1)) }
 
 // pct writes chart units (0..chartW) as a percentage of the width, for the
 // text layer.
 func (w *svgBuf) pct(x float64) {
-	w.b = appendFixed(w.b, x*100/chartW, 2)
-	w.b = append(w.b, '%')
+	w.sb.Write(append(appendFixed(w.scratch[:0], x*100/chartW, 2), '%'))
 }
 
-// appendFixed appends v rounded to prec decimals, without trailing zeros
-// and with no "-0" or NaN, which SVG would reject.
+// appendFixed appends v rounded to prec (0..3) decimals, without trailing
+// zeros and with no "-0", NaN or exponent, which SVG would reject. It
+// works on the scaled integer: strconv's float formatting is most of the
+// cost of a big chart otherwise.
 func appendFixed(b []byte, v float64, prec int) []byte {
-	if math.IsNaN(v) || math.IsInf(v, 0) {
-		v = 0
-	}
-	p := math.Pow10(prec)
-	v = math.Round(v*p) / p
-	if v == 0 {
-		v = 0 // drops the sign of -0
-	}
-	n := len(b)
-	b = strconv.AppendFloat(b, v, 'f', prec, 64)
-	if prec > 0 {
-		for b[len(b)-1] == '0' {
-			b = b[:len(b)-1]
+	p := [...]float64{1, 10, 100, 1000}[prec]
+	m := math.Round(v * p)
+	if math.IsNaN(m) || math.Abs(m) >= 1e15 {
+		if math.IsNaN(m) || math.IsInf(m, 0) {
+			return append(b, '0')
 		}
-		if b[len(b)-1] == '.' {
-			b = b[:len(b)-1]
-		}
+		return strconv.AppendFloat(b, math.Round(v), 'f', 0, 64)
 	}
-	if len(b)-n == 2 && b[n] == '-' && b[n+1] == '0' {
-		b = append(b[:n], '0')
+	n := int64(m)
+	if n < 0 {
+		b = append(b, '-')
+		n = -n
+	}
+	scale := int64(p)
+	b = strconv.AppendInt(b, n/scale, 10)
+	frac := n % scale
+	if frac == 0 {
+		return b
+	}
+	b = append(b, '.')
+	for scale /= 10; scale > 0 && frac > 0; scale /= 10 {
+		b = append(b, byte('0'+frac/scale))
+		frac %= scale
 	}
 	return b
 }
 
 // dur writes a duration for people: tenths under 10 s, then the two
 // largest units ("45s", "2m30s", "1h05m").
-func (w *svgBuf) dur(d time.Duration) { w.b = appendChartDuration(w.b, d) }
+func (w *svgBuf) dur(d time.Duration) { w.sb.Write(appendChartDuration(w.scratch[:0], d)) }
 
 func appendChartDuration(b []byte, d time.Duration) []byte {
 	if d < 0 {
@@ -159,7 +174,7 @@ func appendChartDuration(b []byte, d time.Duration) []byte {
 
 // when writes a time in UTC, the zone every chart label uses.
 func (w *svgBuf) when(t time.Time, layout string) {
-	w.b = t.UTC().AppendFormat(w.b, layout)
+	w.sb.Write(t.UTC().AppendFormat(w.scratch[:0], layout))
 }
 
 // open starts the outer (pixel) layer.
@@ -293,27 +308,14 @@ func stClass(s status.RunStatus) string {
 	}, string(s))
 }
 
-// chartShortID is the 8-character run id prefix the pages show, cut on a
-// character boundary.
-func chartShortID(id string) string {
-	n := 0
-	for i := range id {
-		if n == 8 {
-			return id[:i]
-		}
-		n++
-	}
-	return id
-}
-
 // runLink opens the link of a run's bar and writes its tooltip:
-// "0193a1b2 · hello · SUCCESS · 2m30s · started 2026-11-27 05:00:01 UTC".
+// "2e3f4a5b · hello · SUCCESS · 2m30s · started 2026-11-27 05:00:01 UTC".
 // what is written in place of the duration when it is empty.
 func (w *svgBuf) runLink(r *status.Run, d time.Duration, what string, from time.Time, fromWord string) {
 	w.raw(`<a href="/runs/`)
 	w.esc(url.PathEscape(r.ID))
 	w.raw(`"><title>`)
-	w.esc(chartShortID(r.ID))
+	w.esc(shortRunID(r.ID))
 	w.raw(` · `)
 	w.esc(r.Pipeline)
 	w.raw(` · `)
@@ -387,7 +389,7 @@ func durationChart(runs []status.Run) template.HTML {
 	)
 
 	var w svgBuf
-	w.b = make([]byte, 0, 1024+n*260)
+	w.sb.Grow(1024 + n*340)
 	label := make([]byte, 0, 64)
 	label = append(label, "Durations of the last "...)
 	label = strconv.AppendInt(label, int64(n), 10)
@@ -420,9 +422,13 @@ func durationChart(runs []status.Run) template.HTML {
 		w.runLink(r, d, what, from, word)
 		w.raw(`<rect class="hit" x="`)
 		w.num(x)
-		w.raw(`" y="` + strconv.Itoa(durTop) + `" width="`)
+		w.raw(`" y="`)
+		w.int(durTop)
+		w.raw(`" width="`)
 		w.num(slot)
-		w.raw(`" height="` + strconv.Itoa(plotH) + `" fill="#000" fill-opacity="0"/>`)
+		w.raw(`" height="`)
+		w.int(plotH)
+		w.raw(`" fill="#000" fill-opacity="0"/>`)
 		h := max(float64(d)/top*plotH, durMinH)
 		w.bar(r, x+barPad, base-h, slot-2*barPad, h)
 		w.raw(`</a>`)
@@ -466,11 +472,11 @@ type tlBar struct {
 // Hour gridlines labelled every 3 h in UTC (e.g. "06:00"). One lane per pipeline when there are few
 // (<= 12 pipelines with runs in the window, lanes labelled with the name), otherwise all bars in a packed band.
 //
-// Lanes are in name order. The band packs bars greedily into rows (the
-// first row free at the bar's start, at most 40 rows, then the row free
-// soonest), so concurrent runs stay visible without a lane per pipeline.
-// Fires of a pipeline with a lane sit in that lane; the others in the strip
-// at the top.
+// Lanes are in name order; bars are drawn in input order. The band packs
+// bars greedily into rows (the first row free at the bar's start, at most
+// 40 rows, then the row free soonest), so concurrent runs stay visible
+// without a lane per pipeline. Fires of a pipeline with a lane sit in that
+// lane, the others in the strip at the top; at most 200, the earliest.
 func timelineChart(runs []status.Run, fires []timelineFire, now time.Time) template.HTML {
 	now = now.UTC()
 	from, to := now.Add(-tlPast), now.Add(tlFuture)
@@ -556,7 +562,7 @@ func timelineChart(runs []status.Run, fires []timelineFire, now time.Time) templ
 	axisY := float64(height - tlAxis)
 
 	var w svgBuf
-	w.b = make([]byte, 0, 4096+len(bars)*280)
+	w.sb.Grow(4096 + len(bars)*250 + len(next)*160)
 	label := make([]byte, 0, 128)
 	label = append(label, "Timeline of the last 24 hours and the next 6 hours, now "...)
 	label = now.AppendFormat(label, "2006-01-02 15:04 UTC")
@@ -681,20 +687,30 @@ func timelineChart(runs []status.Run, fires []timelineFire, now time.Time) templ
 }
 
 // packRows assigns each bar a row of the band and returns the number of
-// rows. Bars are placed in start order; ties keep the input order.
+// rows. Bars are placed in start order, ties in input order; the order is
+// sorted as small keys, since moving the bars themselves costs more than
+// the rest of the chart.
 func packRows(bars []tlBar) int {
-	slices.SortStableFunc(bars, func(a, b tlBar) int {
+	type key struct {
+		x0 float64
+		i  int
+	}
+	order := make([]key, len(bars))
+	for i := range bars {
+		order[i] = key{bars[i].x0, i}
+	}
+	slices.SortFunc(order, func(a, b key) int {
 		switch {
 		case a.x0 < b.x0:
 			return -1
 		case a.x0 > b.x0:
 			return 1
 		}
-		return 0
+		return a.i - b.i
 	})
 	ends := make([]float64, 0, tlMaxRows)
-	for i := range bars {
-		b := &bars[i]
+	for _, k := range order {
+		b := &bars[k.i]
 		row := -1
 		for r, end := range ends {
 			if end <= b.x0 {
@@ -730,27 +746,28 @@ func packRows(bars []tlBar) int {
 // bucket's highest reading, so a spike (the one that got a run killed)
 // never disappears from the picture. The peak is marked with its value.
 func metricsChart(kind string, pts []metrics.Point, soft, hard float64) template.HTML {
+	// A corrupt or negative reading would wreck the scale; it draws as 0.
+	finite := func(v float64) float64 {
+		if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
+			return 0
+		}
+		return v
+	}
 	var name, unit, color string
 	var value func(*metrics.Point) float64
 	switch kind {
 	case "cpu":
 		name, unit, color = "CPU", "%", chartCPU
-		value = func(p *metrics.Point) float64 { return p.CPUPercent }
+		value = func(p *metrics.Point) float64 { return finite(p.CPUPercent) }
 	case "ram":
 		name, unit, color = "RAM", "MiB", chartRAM
-		value = func(p *metrics.Point) float64 { return p.RAMMB }
+		value = func(p *metrics.Point) float64 { return finite(p.RAMMB) }
 	default:
 		return chartEmpty("chart-metrics", "unknown metric", "unknown metric")
 	}
 	class := "chart-" + kind
 	if len(pts) == 0 {
 		return chartEmpty(class, name+": no samples yet", "no samples yet")
-	}
-	finite := func(v float64) float64 {
-		if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
-			return 0
-		}
-		return v
 	}
 	soft, hard = finite(soft), finite(hard)
 
@@ -764,7 +781,7 @@ func metricsChart(kind string, pts []metrics.Point, soft, hard float64) template
 		if t.After(t1) {
 			t1 = t
 		}
-		if v := finite(value(&pts[i])); v > peak {
+		if v := value(&pts[i]); v > peak {
 			peak, peakAt = v, i
 		}
 	}
@@ -785,6 +802,7 @@ func metricsChart(kind string, pts []metrics.Point, soft, hard float64) template
 		}
 	} else {
 		best := make([]int, metMaxPoints)
+		bestV := make([]float64, metMaxPoints)
 		for i := range best {
 			best[i] = -1
 		}
@@ -796,8 +814,8 @@ func metricsChart(kind string, pts []metrics.Point, soft, hard float64) template
 				k = i * metMaxPoints / len(pts)
 			}
 			k = min(max(k, 0), metMaxPoints-1)
-			if best[k] < 0 || finite(value(&pts[i])) > finite(value(&pts[best[k]])) {
-				best[k] = i
+			if v := value(&pts[i]); best[k] < 0 || v > bestV[k] {
+				best[k], bestV[k] = i, v
 			}
 		}
 		for _, i := range best {
@@ -821,7 +839,7 @@ func metricsChart(kind string, pts []metrics.Point, soft, hard float64) template
 	}
 
 	var w svgBuf
-	w.b = make([]byte, 0, 2048+len(keep)*14)
+	w.sb.Grow(3072 + len(keep)*12)
 	label := name + " over " + string(appendChartDuration(nil, elapsed)) + ", peak " + valueText(peak)
 	if soft > 0 {
 		label += ", soft limit " + valueText(soft)
@@ -862,7 +880,7 @@ func metricsChart(kind string, pts []metrics.Point, soft, hard float64) template
 		}
 		w.num(xOf(i))
 		w.raw(",")
-		w.num(yOf(finite(value(&pts[i]))))
+		w.num(yOf(value(&pts[i])))
 	}
 	if len(keep) == 1 {
 		// A lone reading would draw nothing; a zero-length segment with
@@ -870,7 +888,7 @@ func metricsChart(kind string, pts []metrics.Point, soft, hard float64) template
 		w.raw(" ")
 		w.num(xOf(keep[0]))
 		w.raw(",")
-		w.num(yOf(finite(value(&pts[keep[0]]))))
+		w.num(yOf(value(&pts[keep[0]])))
 	}
 	w.raw(`"><title>`)
 	w.raw(name)

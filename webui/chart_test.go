@@ -226,7 +226,7 @@ func TestDurationChartBars(t *testing.T) {
 	if n := strings.Count(string(got), `<rect class="bar st-success" fill="currentColor"`); n != 50 {
 		t.Errorf("%d bars with the status class and fill=currentColor, want 50", n)
 	}
-	if want := "0193a1b2 · p · SUCCESS · 50s · started 2026-11-27 11:10:00 UTC"; m.titles[0] != want {
+	if want := "00000049 · p · SUCCESS · 50s · started 2026-11-27 11:10:00 UTC"; m.titles[0] != want {
 		t.Errorf("tooltip %q, want %q", m.titles[0], want)
 	}
 	if !strings.Contains(string(got), `viewBox="0 0 1000 160" preserveAspectRatio="none"`) {
@@ -318,7 +318,7 @@ func TestTimelineChartPlacement(t *testing.T) {
 	if !slicesContain(m.titles, "next run of b at 2026-11-27 13:30:00 UTC") {
 		t.Errorf("fire title missing from %q", m.titles)
 	}
-	if !slicesContain(m.titles, "0193a1b2 · a · RUNNING · 1h so far · started 2026-11-27 11:00:00 UTC") {
+	if !slicesContain(m.titles, "00000002 · a · RUNNING · 1h so far · started 2026-11-27 11:00:00 UTC") {
 		t.Errorf("running run title missing from %q", m.titles)
 	}
 	if m.count["line"] == 0 || !strings.Contains(string(got), `class="now" x1="800" x2="800"`) {
@@ -610,17 +610,41 @@ func TestChartFixedFormat(t *testing.T) {
 			t.Errorf("%v/%d: got %q, want %q", tt.v, tt.prec, got, tt.want)
 		}
 	}
+	// The integer formatting must agree with strconv's on the rounded value.
+	ref := func(v float64, prec int) string {
+		p := math.Pow10(prec)
+		s := strconv.FormatFloat(math.Round(v*p)/p, 'f', prec, 64)
+		if strings.Contains(s, ".") {
+			s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
+		}
+		if s == "-0" {
+			s = "0"
+		}
+		return s
+	}
+	v := 0.000123
+	for i := 0; v < 1e9; i++ {
+		for _, prec := range []int{1, 2} {
+			x := v
+			if i%2 == 1 {
+				x = -v
+			}
+			if got, want := string(appendFixed(nil, x, prec)), ref(x, prec); got != want {
+				t.Fatalf("%v/%d: got %q, strconv %q", x, prec, got, want)
+			}
+		}
+		v = v*1.0073 + 0.0011
+	}
 }
 
-func TestChartShortID(t *testing.T) {
+func TestShortRunID(t *testing.T) {
 	t.Parallel()
 	for in, want := range map[string]string{
 		"":                                     "",
 		"abc":                                  "abc",
-		"0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b": "0193a1b2",
-		"ääääääääää":                           "ääääääää",
+		"0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b": "2e3f4a5b",
 	} {
-		if got := chartShortID(in); got != want {
+		if got := shortRunID(in); got != want {
 			t.Errorf("%q: got %q, want %q", in, got, want)
 		}
 	}
@@ -667,5 +691,26 @@ func BenchmarkMetricsChart(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		metricsChart("cpu", pts, 80, 100)
+	}
+}
+
+// TestMetricsChartBadReadings: corrupt readings and a clock that did not
+// move must still give a valid chart.
+func TestMetricsChartBadReadings(t *testing.T) {
+	t.Parallel()
+	bad := chartPoints(5, time.Second, func(i int) (float64, float64) {
+		return []float64{math.NaN(), -5, math.Inf(1), 12, math.Inf(-1)}[i], 1
+	})
+	frozen := chartPoints(1000, 0, func(i int) (float64, float64) { return float64(i % 10), 0 })
+	for name, pts := range map[string][]metrics.Point{"bad": bad, "frozen": frozen} {
+		got := string(metricsChart("cpu", pts, 0, 0))
+		checkChartMarkup(t, template.HTML(got))
+		if strings.Contains(got, "NaN") || strings.Contains(got, "Inf") {
+			t.Errorf("%s: non-finite number in\n%s", name, got)
+		}
+		sm := chartPointsAttr.FindStringSubmatch(got)
+		if sm == nil || len(strings.Fields(sm[1])) > metMaxPoints {
+			t.Errorf("%s: series %q", name, sm)
+		}
 	}
 }

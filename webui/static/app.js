@@ -921,6 +921,28 @@
     }
     for (const el of doc.querySelectorAll('[data-when="active"]')) el.hidden = true;
     for (const el of doc.querySelectorAll('[data-when="final"]')) el.hidden = false;
+    refreshLiveParts();
+  }
+
+  // The record gains its exit code, times and error type when the run
+  // ends; the parts marked data-live-part are fetched again, the log and
+  // charts are not touched.
+  async function refreshLiveParts() {
+    const parts = doc.querySelectorAll('[data-live-part][id]');
+    if (!parts.length) return;
+    try {
+      const page = await fetchPage(location.href);
+      if (!page) return;
+      for (const el of parts) {
+        const fresh = page.getElementById(el.id);
+        if (!fresh) continue;
+        el.innerHTML = fresh.innerHTML;
+        localTimes(el);
+      }
+    } catch {
+      // The stream already showed the final status; the details stay as
+      // they were until the next reload.
+    }
   }
 
   // ---- 6. Metrics ---------------------------------------------------------
