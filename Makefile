@@ -58,7 +58,7 @@ bench: ## run the benchmarks and print their figures (the run benchmarks need Do
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./...
 
 demo: build ## serve the example pipelines from a local git repository in .demo/ and run them
-	FASTFLOW_TEST_ENV_SKIP=postgres bash scripts/test-env.sh
+	FASTFLOW_TEST_ENV_SKIP="postgres chromium" bash scripts/test-env.sh
 	bash scripts/worker-image.sh
 	bash scripts/demo.sh
 

@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # test-env.sh makes sure the real parts the tests need are up: a PostgreSQL
-# server the tests can create databases in, and a Docker engine that can run a
-# container. On Debian as root it installs and starts what is missing; anywhere
-# else it says what is missing and leaves the tests to skip (or, under CI=true,
-# to fail). It is idempotent and returns quickly when everything already runs.
+# server the tests can create databases in, a Docker engine that can run a
+# container, and a Chromium the web UI's browser tests can drive headless. On
+# Debian as root it installs and starts what is missing; anywhere else it says
+# what is missing and leaves the tests to skip (or, under CI=true, to fail). It
+# is idempotent and returns quickly when everything already runs.
 #
 # Environment:
 #   FASTFLOW_TEST_POSTGRES_URL  where the tests find PostgreSQL
 #                               (default postgres://fastflow:fastflow@127.0.0.1:5432/postgres?sslmode=disable)
-#   FASTFLOW_TEST_ENV_SKIP      space-separated parts to leave alone: "postgres", "docker"
+#   FASTFLOW_TEST_ENV_SKIP      space-separated parts to leave alone: "postgres", "docker", "chromium"
 #   FASTFLOW_DOCKERD_LOG        dockerd's log file (default /var/log/fastflow-dockerd.log)
 set -euo pipefail
 
@@ -325,6 +326,49 @@ ensure_docker() {
 	return 1
 }
 
+# ------------------------------------------------------------------ Chromium
+
+# chromium_bin prints the first browser the browser tests would find, in the
+# order they look for one.
+chromium_bin() {
+	local name
+	for name in chromium chromium-browser google-chrome; do
+		if command -v "$name" >/dev/null 2>&1; then
+			command -v "$name"
+			return 0
+		fi
+	done
+	return 1
+}
+
+ensure_chromium() {
+	local bin
+	if bin=$(chromium_bin); then
+		# Screenshots need at least one font; a browser installed by hand
+		# may lack one.
+		if [[ $can_provision == true ]] && ! fc-list 2>/dev/null | grep -q .; then
+			apt_install fonts-dejavu-core fontconfig
+		fi
+		return 0
+	fi
+	if [[ $can_provision == false ]]; then
+		missing "Chromium (none of chromium, chromium-browser, google-chrome is on PATH)"
+		return 0
+	fi
+	# Debian's chromium runs headless without a display server; the fonts
+	# make the screenshots the browser tests save readable.
+	apt_install chromium fonts-dejavu-core fontconfig
+	if ! bin=$(chromium_bin); then
+		say "ERROR: chromium was installed but is not on PATH"
+		return 1
+	fi
+	if ! timeout 60 "$bin" --headless --no-sandbox --disable-gpu --dump-dom about:blank >/dev/null 2>&1; then
+		say "ERROR: $bin does not start headless; try: $bin --headless --no-sandbox --dump-dom about:blank"
+		return 1
+	fi
+	say "Chromium ready ($("$bin" --version 2>/dev/null || echo "$bin"))"
+}
+
 # ---------------------------------------------------------------------- main
 
 rc=0
@@ -333,5 +377,8 @@ if [[ $skip != *" postgres "* ]]; then
 fi
 if [[ $skip != *" docker "* ]]; then
 	ensure_docker || rc=1
+fi
+if [[ $skip != *" chromium "* ]]; then
+	ensure_chromium || rc=1
 fi
 exit "$rc"

@@ -18,7 +18,7 @@ import (
 
 // testServer is a real `fastflow serve` on Docker with its CLI environment.
 type testServer struct {
-	t       *testing.T
+	t       testing.TB
 	environ []string // the server's settings, for admin commands
 	client  []string // FASTFLOW_URL and FASTFLOW_TOKEN of a user "ci"
 	addr    string
@@ -42,7 +42,7 @@ func (s *testServer) cli(stdin string, env []string, args ...string) (string, st
 // startServer commits files to a new repository, prepares a user and a
 // token with the admin commands, runs `before` (more admin commands), then
 // serves and waits until the server admits runs.
-func startServer(t *testing.T, files map[string]string, extra []string, before func(s *testServer)) *testServer {
+func startServer(t testing.TB, files map[string]string, extra []string, before func(s *testServer)) *testServer {
 	t.Helper()
 	dockertest.RequireImage(t, dockertest.WorkerImage)
 	remote := gittest.New(t)

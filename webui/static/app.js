@@ -826,12 +826,19 @@
       }
     };
 
+    // Output means the container runs: a page opened while the run was
+    // queued says so without waiting for the end.
+    let sawOutput = false;
     function onLine(e) {
       const d = parse(e);
       if (!d) return;
       const n = Number(d.n !== undefined ? d.n : e.lastEventId);
       if (!Number.isSafeInteger(n) || n <= lastN) return;
       lastN = n;
+      if (!sawOutput) {
+        sawOutput = true;
+        markRunning();
+      }
       enqueue({ n, text: typeof d.text === 'string' ? d.text : String(d.text ?? ''), err: d.stream === 'stderr' });
     }
 
@@ -905,6 +912,17 @@
         queue = [];
       },
     };
+  }
+
+  function markRunning() {
+    for (const el of doc.querySelectorAll('[data-run-status]')) {
+      if (el.dataset.runStatus && el.dataset.runStatus !== 'PENDING') continue;
+      if (!el.dataset.runStatus && el.textContent.trim() !== 'PENDING') continue;
+      el.classList.remove('st-pending');
+      el.classList.add('st-running');
+      el.dataset.runStatus = 'RUNNING';
+      el.textContent = 'RUNNING';
+    }
   }
 
   // The run reached a final status: the page switches to its final form
