@@ -541,8 +541,8 @@ for step in range(12):
     while time.time() < end:
         rows += 1
     held.append(bytearray(10 * 1024 * 1024))
-    print(f"[32mINFO[0m step {step + 1}/12: {rows} rows, {10 * len(held)} MiB buffered", flush=True)
-print("[1mdone[0m")
+    print(f"\x1b[32mINFO\x1b[0m step {step + 1}/12: {rows} rows, {10 * len(held)} MiB buffered", flush=True)
+print("\x1b[1mdone\x1b[0m")
 `
 	key, _, _ := (&testServer{t: t}).cli("", nil, "keygen")
 	srv := startServer(t, files, []string{"ENCRYPTION_KEY=" + strings.TrimSpace(key)}, func(s *testServer) {
