@@ -361,7 +361,8 @@ func TestAPIListRunsBadQuery(t *testing.T) {
 	}{
 		{"unknown status", "status=DONE", "status"},
 		{"time not RFC 3339", "since=yesterday", "since"},
-		{"date without time", "until=2026-01-02", "until"},
+		{"not a time", "until=next+tuesday", "until"},
+		{"a date with a bad day", "since=2026-02-30", "since"},
 		{"until before since", "since=2026-01-02T00:00:00Z&until=2026-01-01T00:00:00Z", "until"},
 		{"unknown order", "order=sideways", "order"},
 		{"limit zero", "limit=0", "limit"},

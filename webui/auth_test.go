@@ -144,13 +144,22 @@ func TestLogin(t *testing.T) {
 		wantError    string
 		wantUser     string
 		wantLocation string
+		// refused: a form sent back to the login page, without a session.
+		refused bool
 	}{
 		{name: "JSON with the right password answers the user", req: jsonLogin("alice", "correct horse"), wantCode: http.StatusOK, wantUser: "alice"},
 		{name: "form with the right password redirects home", req: formLogin(url.Values{"username": {"alice"}, "password": {"correct horse"}}), wantCode: http.StatusSeeOther, wantLocation: "/"},
 		{name: "wrong password is 401", req: jsonLogin("alice", "wrong horse"), wantCode: http.StatusUnauthorized, wantError: "invalid username or password"},
 		{name: "unknown user gets the same 401", req: jsonLogin("mallory", "correct horse"), wantCode: http.StatusUnauthorized, wantError: "invalid username or password"},
 		{name: "impossible username gets the same 401", req: jsonLogin("../../etc/passwd", "correct horse"), wantCode: http.StatusUnauthorized, wantError: "invalid username or password"},
-		{name: "form with a wrong password is 401 too", req: formLogin(url.Values{"username": {"alice"}, "password": {"nope nope"}}), wantCode: http.StatusUnauthorized, wantError: "invalid username or password"},
+		{name: "form with a wrong password goes back to the form", req: formLogin(url.Values{"username": {"alice"}, "password": {"nope nope"}}),
+			wantCode: http.StatusSeeOther, wantLocation: "/login?error=invalid", refused: true},
+		{name: "form with a wrong password keeps where it was going", req: formLogin(url.Values{"username": {"alice"}, "password": {"nope nope"}, "next": {"/runs?status=FAILED"}}),
+			wantCode: http.StatusSeeOther, wantLocation: "/login?error=invalid&next=%2Fruns%3Fstatus%3DFAILED", refused: true},
+		{name: "form login goes where it was going", req: formLogin(url.Values{"username": {"alice"}, "password": {"correct horse"}, "next": {"/runs?status=FAILED"}}),
+			wantCode: http.StatusSeeOther, wantLocation: "/runs?status=FAILED"},
+		{name: "form login never goes to another site", req: formLogin(url.Values{"username": {"alice"}, "password": {"correct horse"}, "next": {"//evil.example/x"}}),
+			wantCode: http.StatusSeeOther, wantLocation: "/"},
 		{name: "broken JSON is 400", req: func() *http.Request {
 			r := httptest.NewRequest("POST", "/auth/login", strings.NewReader(`{"username": "alice",`))
 			r.Header.Set("Content-Type", "application/json")
@@ -167,7 +176,7 @@ func TestLogin(t *testing.T) {
 			return r
 		}(), wantCode: http.StatusBadRequest, wantError: "malformed body"},
 		{name: "missing password is 400", req: jsonLogin("alice", ""), wantCode: http.StatusBadRequest, wantError: "username and password are required"},
-		{name: "empty form is 400", req: formLogin(url.Values{}), wantCode: http.StatusBadRequest, wantError: "username and password are required"},
+		{name: "empty form goes back to the form", req: formLogin(url.Values{}), wantCode: http.StatusSeeOther, wantLocation: "/login?error=missing", refused: true},
 		{name: "plain text is 415", req: func() *http.Request {
 			r := httptest.NewRequest("POST", "/auth/login", strings.NewReader("alice:correct horse"))
 			r.Header.Set("Content-Type", "text/plain")
@@ -193,7 +202,7 @@ func TestLogin(t *testing.T) {
 				t.Fatalf("code = %d, want %d; body %s", rec.Code, tt.wantCode, rec.Body)
 			}
 			c := sessionCookieOf(rec)
-			success := tt.wantUser != "" || tt.wantLocation != ""
+			success := (tt.wantUser != "" || tt.wantLocation != "") && !tt.refused
 			if success != (c != nil && c.Value != "") {
 				t.Errorf("session cookie %v, want one: %v", c, success)
 			}
@@ -359,7 +368,7 @@ func TestLogout(t *testing.T) {
 		wantLoggedIn bool // whether the session still works afterwards
 	}{
 		{name: "logout ends the session", withCookie: true, wantCode: http.StatusNoContent},
-		{name: "form logout redirects home", withCookie: true, contentType: "application/x-www-form-urlencoded", wantCode: http.StatusSeeOther, wantLocation: "/"},
+		{name: "form logout goes to the login form", withCookie: true, contentType: "application/x-www-form-urlencoded", wantCode: http.StatusSeeOther, wantLocation: "/login"},
 		{name: "logout without a session does nothing", wantCode: http.StatusNoContent, wantLoggedIn: true},
 		{name: "cross-site logout is refused", withCookie: true, fetchSite: "cross-site", wantCode: http.StatusForbidden, wantLoggedIn: true},
 	}

@@ -314,3 +314,37 @@ func TestNewUIParses(t *testing.T) {
 		}
 	}
 }
+
+// TestUIRunsFilters: the runs page's trigger and time filters, with the
+// zone-less times an HTML datetime-local field sends (taken as UTC).
+func TestUIRunsFilters(t *testing.T) {
+	t.Parallel()
+	e := newUIEnv(t)
+	for _, tt := range []struct {
+		query     string
+		want, not []string
+	}{
+		{"trigger=schedule", []string{uiRunOK}, []string{uiRunFailed, uiRunXSS}},
+		{"trigger=manual&since=2026-11-27T05:30", []string{uiRunFailed, uiRunXSS}, []string{uiRunOK}},
+		{"since=2026-11-27&until=2026-11-27T06:00&pipeline=", []string{uiRunOK}, []string{uiRunFailed, uiRunXSS}},
+		{"trigger=manual&status=&pipeline=hello", []string{uiRunXSS}, []string{uiRunOK, uiRunFailed}},
+	} {
+		code, _, body := getPage(t, e, "/runs?"+tt.query, true)
+		if code != http.StatusOK {
+			t.Fatalf("GET /runs?%s: %d\n%s", tt.query, code, body)
+		}
+		for _, id := range tt.want {
+			if !strings.Contains(body, `href="/runs/`+id+`"`) {
+				t.Errorf("GET /runs?%s: run %s missing", tt.query, id)
+			}
+		}
+		for _, id := range tt.not {
+			if strings.Contains(body, `href="/runs/`+id+`"`) {
+				t.Errorf("GET /runs?%s: run %s listed", tt.query, id)
+			}
+		}
+	}
+	if code, _, body := getPage(t, e, "/runs?trigger=cron", true); code != http.StatusBadRequest || !strings.Contains(body, "unknown trigger") {
+		t.Errorf("GET /runs?trigger=cron: %d, want 400 naming the trigger", code)
+	}
+}
