@@ -536,10 +536,8 @@ func (s *Server) apiListPipelineRuns(w http.ResponseWriter, r *http.Request) {
 // one the store has counters or runs of (a pipeline removed from the
 // repository keeps its history).
 func (s *Server) pipelineKnown(ctx context.Context, name string) (bool, error) {
-	if snap := s.cfg.Operator.Snapshot(); snap != nil {
-		if _, ok := snap.Pipeline(name); ok {
-			return true, nil
-		}
+	if _, _, ok := s.livePipeline(name); ok {
+		return true, nil
 	}
 	_, err := s.cfg.Store.GetPipelineStats(ctx, name)
 	if err == nil {

@@ -73,6 +73,14 @@ func newStatsJSON(p status.Pipeline) statsJSON {
 	return statsJSON{TotalRuns: p.TotalRuns, SuccessfulRuns: p.SuccessfulRuns, FailedRuns: p.FailedRuns, CountersResetAt: timeOrNil(p.CountersResetAt)}
 }
 
+func newLimitsJSON(spec schemas.Spec) limitsJSON {
+	return limitsJSON{
+		CPUHardLimit: spec.CPUHardLimit, CPUSoftLimit: spec.CPUSoftLimit,
+		MemHardLimit: int64(spec.MemHardLimit), MemSoftLimit: int64(spec.MemSoftLimit),
+		Timeout: spec.Timeout, RetryAttempts: spec.RetryAttempts, RetryDelay: spec.RetryDelay,
+	}
+}
+
 // newPipelineJSON combines the repository's view of a pipeline with the
 // store's; now is the reference for the next fires.
 func newPipelineJSON(revision string, p repo.Pipeline, st status.Pipeline, last *status.Run, now time.Time) pipelineJSON {
@@ -89,11 +97,7 @@ func newPipelineJSON(revision string, p repo.Pipeline, st status.Pipeline, last 
 		Timezone:          spec.Location().String(),
 		Catchup:           spec.CatchupPolicy(),
 		ConcurrencyPolicy: spec.Concurrency(),
-		Limits: limitsJSON{
-			CPUHardLimit: spec.CPUHardLimit, CPUSoftLimit: spec.CPUSoftLimit,
-			MemHardLimit: int64(spec.MemHardLimit), MemSoftLimit: int64(spec.MemSoftLimit),
-			Timeout: spec.Timeout, RetryAttempts: spec.RetryAttempts, RetryDelay: spec.RetryDelay,
-		},
+		Limits:            newLimitsJSON(spec),
 		HasRequirements: p.HasRequirements,
 		LastCacheWarmup: timeOrNil(st.LastCacheWarmup),
 		CacheStatus:     st.CacheStatus,
@@ -188,16 +192,30 @@ func hasTag(tags []string, tag string) bool {
 	return false
 }
 
+// livePipeline looks name up in the live revision; false before the first
+// sync and for a name the revision does not have.
+func (s *Server) livePipeline(name string) (*repo.Snapshot, repo.Pipeline, bool) {
+	snap := s.cfg.Operator.Snapshot()
+	if snap == nil {
+		return nil, repo.Pipeline{}, false
+	}
+	p, ok := snap.Pipeline(name)
+	return snap, p, ok
+}
+
+// limitsOf are the live limits of a pipeline, zero when it is gone from the
+// repository.
+func (s *Server) limitsOf(name string) limitsJSON {
+	_, p, ok := s.livePipeline(name)
+	if !ok {
+		return limitsJSON{}
+	}
+	return newLimitsJSON(p.Spec)
+}
+
 func (s *Server) apiGetPipeline(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	snap := s.cfg.Operator.Snapshot()
-	var (
-		p  repo.Pipeline
-		ok bool
-	)
-	if snap != nil {
-		p, ok = snap.Pipeline(name)
-	}
+	snap, p, ok := s.livePipeline(name)
 	if !ok {
 		writeError(w, http.StatusNotFound, "not found", "no pipeline named "+strconv.Quote(name))
 		return

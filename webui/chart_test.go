@@ -6,7 +6,6 @@ import (
 	"html/template"
 	"io"
 	"math"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -29,22 +28,7 @@ var chartNow = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 func checkChartGolden(t *testing.T, name string, got template.HTML) {
 	t.Helper()
 	checkChartMarkup(t, got)
-	path := filepath.Join("testdata", "charts", name)
-	if *updateGolden {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if diff := cmp.Diff(string(want), string(got)); diff != "" {
-		t.Errorf("%s (-want +got):\n%s", name, diff)
-	}
+	checkGoldenFile(t, filepath.Join("testdata", "charts", name), string(got))
 }
 
 // chartElements are the only elements a chart may contain.

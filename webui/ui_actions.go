@@ -105,10 +105,7 @@ func (s *Server) uiActionRun(w http.ResponseWriter, r *http.Request, u *ui) {
 func (s *Server) uiActionReset(w http.ResponseWriter, r *http.Request, _ *ui) {
 	name := r.PathValue("name")
 	back := "/pipelines/" + name
-	if snap := s.cfg.Operator.Snapshot(); snap == nil {
-		s.answerAction(w, r, http.StatusNotFound, actionResult{Message: "No pipeline named " + name + "."}, "/")
-		return
-	} else if _, ok := snap.Pipeline(name); !ok {
+	if _, _, ok := s.livePipeline(name); !ok {
 		s.answerAction(w, r, http.StatusNotFound, actionResult{Message: "No pipeline named " + name + "."}, "/")
 		return
 	}

@@ -332,14 +332,7 @@ func (s *Server) uiPipeline(w http.ResponseWriter, r *http.Request, u *ui) {
 func (s *Server) renderPipeline(w http.ResponseWriter, r *http.Request, u *ui, code int, values url.Values, fieldErrs map[string]string, formErr string) {
 	ctx := r.Context()
 	name := r.PathValue("name")
-	snap := s.cfg.Operator.Snapshot()
-	var (
-		p  repo.Pipeline
-		ok bool
-	)
-	if snap != nil {
-		p, ok = snap.Pipeline(name)
-	}
+	snap, p, ok := s.livePipeline(name)
 	if !ok {
 		s.renderError(w, r, u, http.StatusNotFound, "No pipeline named "+strconv.Quote(name)+".")
 		return
@@ -630,16 +623,8 @@ func (s *Server) uiRun(w http.ResponseWriter, r *http.Request, u *ui) {
 		return
 	}
 	ctx := r.Context()
-	var memLimit int64
-	var limits limitsJSON
-	if snap := s.cfg.Operator.Snapshot(); snap != nil {
-		if p, ok := snap.Pipeline(run.Pipeline); ok {
-			memLimit = int64(p.Spec.MemHardLimit)
-			limits = limitsJSON{CPUHardLimit: p.Spec.CPUHardLimit, CPUSoftLimit: p.Spec.CPUSoftLimit,
-				MemHardLimit: int64(p.Spec.MemHardLimit), MemSoftLimit: int64(p.Spec.MemSoftLimit)}
-		}
-	}
-	v := runPageView{Run: newRunJSON(run), Active: !run.Status.Final(), ErrorText: errorText(run, memLimit),
+	limits := s.limitsOf(run.Pipeline)
+	v := runPageView{Run: newRunJSON(run), Active: !run.Status.Final(), ErrorText: errorText(run, limits.MemHardLimit),
 		CommitURL: s.commitURL(run.Revision)}
 	_, v.Supervised = s.cfg.Operator.LogHubs().Get(run.ID)
 	chain, err := s.retryChain(ctx, run)
@@ -709,14 +694,7 @@ func (s *Server) uiRunCharts(w http.ResponseWriter, r *http.Request, u *ui) {
 	if !ok {
 		return
 	}
-	var l limitsJSON
-	if snap := s.cfg.Operator.Snapshot(); snap != nil {
-		if p, ok := snap.Pipeline(run.Pipeline); ok {
-			l = limitsJSON{CPUHardLimit: p.Spec.CPUHardLimit, CPUSoftLimit: p.Spec.CPUSoftLimit,
-				MemHardLimit: int64(p.Spec.MemHardLimit), MemSoftLimit: int64(p.Spec.MemSoftLimit)}
-		}
-	}
-	v, err := s.chartsFor(run, l)
+	v, err := s.chartsFor(run, s.limitsOf(run.Pipeline))
 	if err != nil {
 		s.uiOpError(w, r, u, err)
 		return

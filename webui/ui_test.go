@@ -174,7 +174,13 @@ func normalizePage(e *apiEnv, page string) string {
 // with -update.
 func checkUIGolden(t *testing.T, name, got string) {
 	t.Helper()
-	path := filepath.Join("testdata", "ui", name)
+	checkGoldenFile(t, filepath.Join("testdata", "ui", name), got)
+}
+
+// checkGoldenFile compares got with the file at path, or rewrites the file
+// with -update.
+func checkGoldenFile(t *testing.T, path, got string) {
+	t.Helper()
 	if *updateGolden {
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			t.Fatal(err)
@@ -188,7 +194,7 @@ func checkUIGolden(t *testing.T, name, got string) {
 		t.Fatalf("%v (run with -update to create it)", err)
 	}
 	if diff := cmp.Diff(string(want), got); diff != "" {
-		t.Errorf("%s (-want +got):\n%s", name, diff)
+		t.Errorf("%s (-want +got):\n%s", filepath.Base(path), diff)
 	}
 }
 
