@@ -98,12 +98,12 @@ func newPipelineJSON(revision string, p repo.Pipeline, st status.Pipeline, last 
 		Catchup:           spec.CatchupPolicy(),
 		ConcurrencyPolicy: spec.Concurrency(),
 		Limits:            newLimitsJSON(spec),
-		HasRequirements: p.HasRequirements,
-		LastCacheWarmup: timeOrNil(st.LastCacheWarmup),
-		CacheStatus:     st.CacheStatus,
-		Secrets:         spec.Secrets,
-		Parameters:      spec.Parameters,
-		Stats:           newStatsJSON(st),
+		HasRequirements:   p.HasRequirements,
+		LastCacheWarmup:   timeOrNil(st.LastCacheWarmup),
+		CacheStatus:       st.CacheStatus,
+		Secrets:           spec.Secrets,
+		Parameters:        spec.Parameters,
+		Stats:             newStatsJSON(st),
 	}
 	fires := j.Valid && j.Enabled
 	for _, sc := range spec.AllSchedules() {
