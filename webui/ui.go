@@ -166,11 +166,22 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, u *ui, code int,
 	writeHTML(w, code, buf.Bytes())
 }
 
+// contentSecurityPolicy allows the page's own script, styles, fetches and
+// streams and nothing else: log lines and pipeline metadata are shown on
+// these pages, and should one ever slip past the escaping, it still cannot
+// run a script, load one, or send data elsewhere. Inline styles stay
+// allowed for the login page, which cannot fetch /static/ without a
+// session.
+const contentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; " +
+	"connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'"
+
 func writeHTML(w http.ResponseWriter, code int, b []byte) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("X-Frame-Options", "DENY")
+	w.Header().Set("Content-Security-Policy", contentSecurityPolicy)
+	w.Header().Set("Referrer-Policy", "same-origin")
 	w.WriteHeader(code)
 	_, _ = w.Write(b)
 }
@@ -179,9 +190,9 @@ func writeHTML(w http.ResponseWriter, code int, b []byte) {
 // browsers without JavaScript.
 const flashCookie = "fastflow_flash"
 
-func setFlash(w http.ResponseWriter, r *http.Request, t toast) {
+func (s *Server) setFlash(w http.ResponseWriter, r *http.Request, t toast) {
 	http.SetCookie(w, &http.Cookie{Name: flashCookie, Value: url.QueryEscape(t.Kind + ":" + t.Message), Path: "/",
-		MaxAge: 60, HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: r.TLS != nil})
+		MaxAge: 60, HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: r.TLS != nil || s.secureCookies()})
 }
 
 // takeFlash returns the pending flash message and deletes its cookie.

@@ -36,7 +36,7 @@ func (s *Server) answerAction(w http.ResponseWriter, r *http.Request, code int, 
 	if !res.OK {
 		kind = "error"
 	}
-	setFlash(w, r, toast{Kind: kind, Message: res.Message})
+	s.setFlash(w, r, toast{Kind: kind, Message: res.Message})
 	to := back
 	if res.Redirect != "" {
 		to = res.Redirect

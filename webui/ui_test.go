@@ -235,6 +235,9 @@ func TestUIPagesGolden(t *testing.T) {
 			if ct := hdr.Get("Content-Type"); ct != "text/html; charset=utf-8" {
 				t.Errorf("GET %s: Content-Type %q", tt.path, ct)
 			}
+			if csp := hdr.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self'") || hdr.Get("X-Frame-Options") != "DENY" {
+				t.Errorf("GET %s: Content-Security-Policy %q, X-Frame-Options %q", tt.path, csp, hdr.Get("X-Frame-Options"))
+			}
 			checkUIGolden(t, tt.name, normalizePage(e, body))
 		})
 	}

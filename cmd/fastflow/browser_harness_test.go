@@ -9,12 +9,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -121,6 +123,10 @@ type browser struct {
 
 	mu      sync.Mutex
 	console []string // the last console messages and uncaught exceptions
+	// pageErrors are uncaught exceptions and Content-Security-Policy
+	// refusals: a page that throws, or that the policy had to stop, fails
+	// its test even when what the test looked at came out right.
+	pageErrors []string
 }
 
 const consoleKeep = 200
@@ -212,6 +218,9 @@ func (b *browser) watchConsole() {
 			if s := strings.TrimSpace(m.String()); s != "" {
 				b.console = append(b.console, s)
 			}
+			if m.IsException() || m.Source == "security" || strings.Contains(m.Text, "Content Security Policy") {
+				b.pageErrors = append(b.pageErrors, fmt.Sprintf("%s (%s:%d)", m.String(), m.URL, m.Line+1))
+			}
 			b.mu.Unlock()
 		}
 	}()
@@ -221,6 +230,12 @@ func (b *browser) watchConsole() {
 // page and the browser said.
 func (b *browser) finish() {
 	b.screenshot(b.name)
+	b.mu.Lock()
+	pageErrors := slices.Clone(b.pageErrors)
+	b.mu.Unlock()
+	if len(pageErrors) > 0 {
+		b.t.Errorf("the page of %s reported errors:\n%s", b.name, strings.Join(pageErrors, "\n"))
+	}
 	if !b.t.Failed() {
 		return
 	}
