@@ -351,19 +351,12 @@ func (o *Operator) finish(ctx context.Context, log *slog.Logger, run *status.Run
 // attempt, if retry_attempts allows one. The wait is owned by the operator:
 // a shutdown drops pending retries (the run record says what happened).
 func (o *Operator) maybeRetry(ctx context.Context, log *slog.Logger, run status.Run, p repo.Pipeline) {
-	attempts := o.cfg.RetryAttempts
-	if p.Spec.RetryAttempts != nil {
-		attempts = *p.Spec.RetryAttempts
-	}
-	if run.Attempt > attempts {
+	pol := o.PolicyFor(p.Spec)
+	if run.Attempt > pol.RetryAttempts {
 		return
 	}
-	base := o.cfg.RetryDelay
-	if p.Spec.RetryDelay != nil {
-		base = time.Duration(*p.Spec.RetryDelay) * time.Second
-	}
-	delay := retryDelay(base, run.Attempt)
-	log.Info("retry scheduled", "attempt", run.Attempt+1, "of", attempts+1, "in", delay)
+	delay := retryDelay(pol.RetryDelay, run.Attempt)
+	log.Info("retry scheduled", "attempt", run.Attempt+1, "of", pol.RetryAttempts+1, "in", delay)
 	o.runWG.Add(1)
 	go func() {
 		defer o.runWG.Done()
@@ -406,10 +399,7 @@ func paramsAny(m map[string]string) map[string]any {
 }
 
 func (o *Operator) timeoutFor(p repo.Pipeline) time.Duration {
-	if p.Spec.Timeout > 0 {
-		return time.Duration(p.Spec.Timeout) * time.Second
-	}
-	return o.cfg.ContainerTimeout
+	return o.PolicyFor(p.Spec).Timeout
 }
 
 func (o *Operator) runSpec(run status.Run, plan runPlan) runtime.RunSpec {

@@ -130,6 +130,8 @@ type RunFilter struct {
 	Statuses []RunStatus
 	// Triggers matches runs started by any of these triggers.
 	Triggers []Trigger
+	// RetryOf matches the retries of one run.
+	RetryOf string
 	// Since and Until bound QueuedAt: Since <= QueuedAt < Until.
 	Since time.Time
 	Until time.Time

@@ -290,8 +290,9 @@ func (s *ansiStyle) applySubParams(f string) {
 	case 4:
 		s.underline = sgrNum(rest) != 0
 	case 38, 48:
-		mode, idx, _ := strings.Cut(rest, ":")
-		if sgrNum(mode) == 5 {
+		// "38:5" without an index sets nothing (app.js agrees).
+		mode, idx, ok := strings.Cut(rest, ":")
+		if ok && sgrNum(mode) == 5 {
 			s.setIndexed(n, sgrNum(idx))
 		}
 	}

@@ -39,6 +39,7 @@ func TestAnsiHTML(t *testing.T) {
 		{"truncated extended colour", "\x1b[38;5mA\x1b[38mB", "AB"},
 		{"underline colour consumed", "\x1b[58;5;4mA\x1b[58;2;1;2;3mB", "AB"},
 		{"colon 256 colour", "\x1b[38:5:3mA", `<span class="ansi-fg-3">A</span>`},
+		{"colon 256 colour without an index", "\x1b[38:5mA", `A`},
 		{"colon truecolour", "\x1b[38:2::1:2:4mA", "A"},
 		{"colon underline styles", "\x1b[4:3mA\x1b[4:0mB", `<span class="ansi-underline">A</span>B`},
 		{"unknown SGR ignored", "\x1b[5;7;9;53mA", "A"},

@@ -334,10 +334,15 @@ func (s *Server) requireAuth(next http.Handler) http.Handler {
 	cop := http.NewCrossOriginProtection()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		user, viaCookie, err := s.authenticate(r)
-		if (errors.Is(err, errNoCredentials) || errors.Is(err, errBadCredentials)) && wantsPage(r) {
+		if (errors.Is(err, errNoCredentials) || errors.Is(err, errBadCredentials)) && (wantsPage(r) || isPageForm(r)) {
 			// A person at a browser gets the login form, and comes back
-			// here after it; programs keep getting a 401 they can act on.
-			to := "/login?next=" + url.QueryEscape(r.URL.RequestURI())
+			// here after it (to the page a form was sent from); programs
+			// keep getting a 401 they can act on.
+			back := r.URL.RequestURI()
+			if isPageForm(r) {
+				back = refererPath(r)
+			}
+			to := "/login?next=" + url.QueryEscape(back)
 			if errors.Is(err, errBadCredentials) {
 				to += "&error=expired"
 			}
@@ -419,6 +424,26 @@ func wantsPage(r *http.Request) bool {
 		return false
 	}
 	return strings.Contains(r.Header.Get("Accept"), "text/html")
+}
+
+// isPageForm reports whether r is a page's form posted by a browser
+// without JavaScript (app.js asks for JSON, and handles a 401 itself).
+func isPageForm(r *http.Request) bool {
+	if r.Method != http.MethodPost || strings.HasPrefix(r.URL.Path, "/api/") || strings.Contains(r.Header.Get("Accept"), "application/json") {
+		return false
+	}
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	return mt == "application/x-www-form-urlencoded"
+}
+
+// refererPath is the page a form was sent from, when it is on this site,
+// else "/".
+func refererPath(r *http.Request) string {
+	u, err := url.Parse(r.Referer())
+	if err != nil || u.Host != r.Host {
+		return "/"
+	}
+	return localRedirect(u.RequestURI())
 }
 
 // localRedirect returns next when it is a path on this site, else "/": a

@@ -233,6 +233,28 @@ func TestBrowsersAreSentToLogin(t *testing.T) {
 	if pages == 0 {
 		t.Fatal("no page route registered")
 	}
+
+	// A page's form posted without JavaScript after the session ended
+	// goes to the login form and back to the page it came from.
+	r := httptest.NewRequest("POST", "/runs/0190c6d6-3b4a-7c5d-8e6f-0a1b2c3d4e5f/cancel", strings.NewReader(""))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	r.Header.Set("Referer", "http://example.com/runs/0190c6d6-3b4a-7c5d-8e6f-0a1b2c3d4e5f")
+	r.AddCookie(&http.Cookie{Name: SessionCookie, Value: "expired"})
+	rec := httptest.NewRecorder()
+	f.srv.ServeHTTP(rec, r)
+	want := "/login?next=" + url.QueryEscape("/runs/0190c6d6-3b4a-7c5d-8e6f-0a1b2c3d4e5f") + "&error=expired"
+	if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != want {
+		t.Errorf("form post with an expired session: %d to %q, want 303 to %q", rec.Code, rec.Header().Get("Location"), want)
+	}
+	// Sent with app.js (asking for JSON) it is a 401 the script acts on.
+	r = httptest.NewRequest("POST", "/runs/0190c6d6-3b4a-7c5d-8e6f-0a1b2c3d4e5f/cancel", strings.NewReader(""))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	r.Header.Set("Accept", "application/json")
+	rec = httptest.NewRecorder()
+	f.srv.ServeHTTP(rec, r)
+	if rec.Code != http.StatusUnauthorized {
+		t.Errorf("script post without a session: %d, want 401", rec.Code)
+	}
 }
 
 func TestLocalRedirect(t *testing.T) {

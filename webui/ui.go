@@ -2,6 +2,7 @@ package webui
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"html/template"
 	"io/fs"
@@ -48,12 +49,17 @@ var uiFuncs = template.FuncMap{
 		}
 		return formatDuration(time.Duration(*secs * float64(time.Second)))
 	},
-	"seconds":  func(n int) string { return formatDuration(time.Duration(n) * time.Second) },
-	"mib":      formatBytes,
-	"cores":    formatCores,
-	"ansi":     ansiHTML,
-	"percent1": func(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) },
-	"add":      func(a, b int) int { return a + b },
+	"dur": formatDuration,
+	"json": func(v any) (string, error) {
+		b, err := json.Marshal(v)
+		return string(b), err
+	},
+	// pathEscape makes a pipeline name one path segment: a folder named
+	// "a?b" or "a#b" must not turn into a query or a fragment.
+	"pathEscape": url.PathEscape,
+	"mib":        formatBytes,
+	"cores":      formatCores,
+	"percent1":   func(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) },
 }
 
 // formatDuration rounds for people: milliseconds under a second, tenths

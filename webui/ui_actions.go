@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/fastflow-dev/fastflow/operator"
@@ -68,7 +69,7 @@ const maxFormBytes = 64 << 10
 
 func (s *Server) uiActionRun(w http.ResponseWriter, r *http.Request, u *ui) {
 	name := r.PathValue("name")
-	back := "/pipelines/" + name
+	back := "/pipelines/" + url.PathEscape(name)
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	if err := r.ParseForm(); err != nil {
 		s.answerAction(w, r, http.StatusBadRequest, actionResult{Message: "Malformed form: " + err.Error()}, back)
@@ -104,7 +105,7 @@ func (s *Server) uiActionRun(w http.ResponseWriter, r *http.Request, u *ui) {
 
 func (s *Server) uiActionReset(w http.ResponseWriter, r *http.Request, _ *ui) {
 	name := r.PathValue("name")
-	back := "/pipelines/" + name
+	back := "/pipelines/" + url.PathEscape(name)
 	if _, _, ok := s.livePipeline(name); !ok {
 		s.answerAction(w, r, http.StatusNotFound, actionResult{Message: "No pipeline named " + name + "."}, "/")
 		return

@@ -158,7 +158,7 @@ func TestUIActionsWithoutJavaScript(t *testing.T) {
 	for _, want := range []string{
 		`<span class="field-error" data-error-for="DATE">required</span>`,
 		`<span class="field-error" data-error-for="FULL">want boolean</span>`,
-		`<option selected>fast</option>`,
+		`<option value="fast" selected>fast</option>`,
 		"The run was not started",
 	} {
 		if !strings.Contains(body, want) {

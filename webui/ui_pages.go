@@ -56,8 +56,9 @@ func cacheWords(p pipelineJSON) string {
 }
 
 // limitsShort is a pipeline's hard limits in a few characters: "1 CPU ·
-// 512 MiB · 30m0s".
-func limitsShort(l limitsJSON) string {
+// 512 MiB · 30m0s", the timeout as runs get it (CONTAINER_TIMEOUT when
+// pipeline.json sets none).
+func limitsShort(l limitsJSON, pol operator.Policy) string {
 	var parts []string
 	if l.CPUHardLimit > 0 {
 		parts = append(parts, formatCores(l.CPUHardLimit))
@@ -65,8 +66,8 @@ func limitsShort(l limitsJSON) string {
 	if l.MemHardLimit > 0 {
 		parts = append(parts, formatBytes(l.MemHardLimit))
 	}
-	if l.Timeout > 0 {
-		parts = append(parts, formatDuration(time.Duration(l.Timeout)*time.Second))
+	if pol.Timeout > 0 {
+		parts = append(parts, formatDuration(pol.Timeout))
 	}
 	return strings.Join(parts, " · ")
 }
@@ -94,11 +95,13 @@ type uiPipeline struct {
 	Runnable, NeedsInput bool
 	// Hidden rows do not match the dashboard's filter.
 	Hidden bool
+	// Policy is the timeout and retries runs get, defaults included.
+	Policy operator.Policy
 }
 
-func newUIPipeline(j pipelineJSON, running int) uiPipeline {
-	p := uiPipeline{pipelineJSON: j, Running: running, Cache: cacheWords(j), LimitsShort: limitsShort(j.Limits),
-		SuccessRate: successRate(j.Stats), Runnable: j.Valid && j.Enabled}
+func newUIPipeline(j pipelineJSON, running int, pol operator.Policy) uiPipeline {
+	p := uiPipeline{pipelineJSON: j, Running: running, Cache: cacheWords(j), LimitsShort: limitsShort(j.Limits, pol),
+		SuccessRate: successRate(j.Stats), Runnable: j.Valid && j.Enabled, Policy: pol}
 	if len(j.Problems) > 0 {
 		p.FirstProblem = j.Problems[0].String()
 	}
@@ -115,22 +118,27 @@ func newUIPipeline(j pipelineJSON, running int) uiPipeline {
 	return p
 }
 
-// activeByPipeline counts the pending and running runs of each pipeline in
-// one query.
-func (s *Server) activeByPipeline(ctx context.Context) (running, pending map[string]int, err error) {
+// activeRuns are the pending and running runs, counted per pipeline.
+type activeRuns struct {
+	runs             []status.Run
+	running, pending map[string]int
+}
+
+// activeByPipeline lists the pending and running runs in one query.
+func (s *Server) activeByPipeline(ctx context.Context) (activeRuns, error) {
 	page, err := s.cfg.Store.ListRuns(ctx, status.RunFilter{Statuses: []status.RunStatus{status.RunRunning, status.RunPending}, Limit: 1000})
 	if err != nil {
-		return nil, nil, fmt.Errorf("active runs: %w", err)
+		return activeRuns{}, fmt.Errorf("active runs: %w", err)
 	}
-	running, pending = map[string]int{}, map[string]int{}
+	a := activeRuns{runs: page.Runs, running: map[string]int{}, pending: map[string]int{}}
 	for _, r := range page.Runs {
 		if r.Status == status.RunRunning {
-			running[r.Pipeline]++
+			a.running[r.Pipeline]++
 		} else {
-			pending[r.Pipeline]++
+			a.pending[r.Pipeline]++
 		}
 	}
-	return running, pending, nil
+	return a, nil
 }
 
 // dashSync is the sync card of the dashboard.
@@ -149,6 +157,8 @@ type dashboardView struct {
 	Running    int
 	Pending    int
 	Timeline   template.HTML
+	// TimelineNote says when the timeline shows fewer runs than the day had.
+	TimelineNote string
 }
 
 func (s *Server) uiDashboard(w http.ResponseWriter, r *http.Request, u *ui) {
@@ -156,15 +166,16 @@ func (s *Server) uiDashboard(w http.ResponseWriter, r *http.Request, u *ui) {
 	now := time.Now()
 	q := r.URL.Query()
 	v := dashboardView{Query: strings.TrimSpace(q.Get("q")), Tag: q.Get("tag")}
-	running, pending, err := s.activeByPipeline(ctx)
+	active, err := s.activeByPipeline(ctx)
 	if err != nil {
 		s.uiOpError(w, r, u, err)
 		return
 	}
-	for _, n := range running {
+	running := active.running
+	for _, n := range active.running {
 		v.Running += n
 	}
-	for _, n := range pending {
+	for _, n := range active.pending {
 		v.Pending += n
 	}
 	st := s.cfg.Operator.SyncState()
@@ -210,7 +221,7 @@ func (s *Server) uiDashboard(w http.ResponseWriter, r *http.Request, u *ui) {
 				}
 			}
 			j := newPipelineJSON(st.Live.Revision, p, statsOf[p.Name], last, now)
-			row := newUIPipeline(j, running[p.Name])
+			row := newUIPipeline(j, running[p.Name], s.cfg.Operator.PolicyFor(p.Spec))
 			row.Hidden = !matchesFilter(p, v.Query, v.Tag)
 			if !row.Hidden {
 				v.Shown++
@@ -227,7 +238,17 @@ func (s *Server) uiDashboard(w http.ResponseWriter, r *http.Request, u *ui) {
 	v.Tags = slices.Sorted(maps.Keys(tags))
 	v.Sync.LastSyncAt = timeOrNil(st.Last.FinishedAt)
 	v.Sync.Outcome, v.Sync.Error, v.Sync.Running = st.Last.Outcome, st.Last.Error, st.Running
-	v.Timeline = timelineChart(recent.Runs, fires, now)
+	// A run queued before the window that is still going belongs on it.
+	timeline := recent.Runs
+	for _, r := range active.runs {
+		if r.QueuedAt.Before(now.Add(-24 * time.Hour)) {
+			timeline = append(timeline, r)
+		}
+	}
+	if recent.NextCursor != "" {
+		v.TimelineNote = fmt.Sprintf("the newest %d runs", len(recent.Runs))
+	}
+	v.Timeline = timelineChart(timeline, fires, now)
 	s.render(w, r, u, http.StatusOK, "dashboard", pageView{Title: "Dashboard", Nav: "dashboard", Refresh: uiRefresh,
 		Crumbs: []crumb{{"Dashboard", ""}}, Body: v})
 }
@@ -321,6 +342,7 @@ type pipelinePageView struct {
 	FormError     string
 	Runs          []runJSON
 	DurationChart template.HTML
+	ChartRuns     int
 }
 
 func (s *Server) uiPipeline(w http.ResponseWriter, r *http.Request, u *ui) {
@@ -343,17 +365,19 @@ func (s *Server) renderPipeline(w http.ResponseWriter, r *http.Request, u *ui, c
 		s.uiOpError(w, r, u, err)
 		return
 	}
-	running, _, err := s.activeByPipeline(ctx)
+	active, err := s.activeByPipeline(ctx)
 	if err != nil {
 		s.uiOpError(w, r, u, err)
 		return
 	}
+	running := active.running
 	page, err := s.cfg.Store.ListRuns(ctx, status.RunFilter{Pipeline: name, Limit: uiChartRuns})
 	if err != nil {
 		s.uiOpError(w, r, u, fmt.Errorf("runs of %s: %w", name, err))
 		return
 	}
-	v := pipelinePageView{Pipeline: newUIPipeline(j, running[name]), DurationChart: durationChart(page.Runs), FormError: formErr}
+	v := pipelinePageView{Pipeline: newUIPipeline(j, running[name], s.cfg.Operator.PolicyFor(p.Spec)),
+		DurationChart: durationChart(page.Runs), ChartRuns: len(page.Runs), FormError: formErr}
 	v.Runs = runViews(page.Runs[:min(len(page.Runs), uiRecentRuns)])
 	if base := s.githubURL(); base != "" {
 		v.FolderURL = base + "/tree/" + url.PathEscape(snap.Revision) + "/" + url.PathEscape(name)
@@ -580,7 +604,10 @@ type chartsView struct {
 	CPUNow, RAMNow      string
 	SoftExceeded        bool
 	Throttled           bool
-	MetricsURL, RunLive string
+	MetricsURL string
+	// LastN numbers the last stored point: the live stream resumes after
+	// it instead of replaying the run's whole history.
+	LastN int64
 }
 
 // runPageView is the body of the run page.
@@ -655,7 +682,7 @@ func (s *Server) uiRun(w http.ResponseWriter, r *http.Request, u *ui) {
 		return
 	}
 	s.render(w, r, u, http.StatusOK, "run", pageView{Title: "Run " + shortRunID(run.ID) + " of " + run.Pipeline, Nav: "runs",
-		Crumbs: []crumb{{"Dashboard", "/"}, {run.Pipeline, "/pipelines/" + run.Pipeline}, {"Run " + shortRunID(run.ID), ""}},
+		Crumbs: []crumb{{"Dashboard", "/"}, {run.Pipeline, "/pipelines/" + url.PathEscape(run.Pipeline)}, {"Run " + shortRunID(run.ID), ""}},
 		Body:   v})
 }
 
@@ -677,6 +704,7 @@ func (s *Server) chartsFor(run status.Run, l limitsJSON) (chartsView, error) {
 	}
 	if n := len(pts); n > 0 {
 		last := pts[n-1]
+		v.LastN = last.N
 		v.CPUNow = strconv.FormatFloat(last.CPUPercent, 'f', 1, 64) + " %"
 		v.RAMNow = strconv.FormatFloat(last.RAMMB, 'f', 1, 64) + " MiB"
 	}
@@ -713,8 +741,7 @@ func (s *Server) uiRunCharts(w http.ResponseWriter, r *http.Request, u *ui) {
 const maxChain = 20
 
 // retryChain returns the runs linked to run by retry_of, oldest first: the
-// runs it retried, run itself, and its retries among the pipeline's recent
-// runs.
+// runs it retried, run itself, and its retries.
 func (s *Server) retryChain(ctx context.Context, run status.Run) ([]status.Run, error) {
 	chain := []status.Run{run}
 	for cur := run; cur.RetryOf != "" && len(chain) < maxChain; {
@@ -729,18 +756,19 @@ func (s *Server) retryChain(ctx context.Context, run status.Run) ([]status.Run, 
 		cur = prev
 	}
 	slices.Reverse(chain)
-	// Retries are queued after the run they repeat, so they are among the
-	// newer runs of the pipeline.
-	page, err := s.cfg.Store.ListRuns(ctx, status.RunFilter{Pipeline: run.Pipeline, Since: run.QueuedAt, Order: status.OrderAsc, Limit: 200})
-	if err != nil {
-		return nil, fmt.Errorf("retries of %s: %w", run.ID, err)
-	}
-	last := run.ID
-	for _, r := range page.Runs {
-		if r.RetryOf == last && len(chain) < 2*maxChain {
-			chain = append(chain, r)
-			last = r.ID
+	// Forward: the first retry of each run, which is what the operator's
+	// automatic retries make (a run retried by hand twice has two; the
+	// chain follows the first, the runs page lists them all).
+	for cur := run.ID; len(chain) < 2*maxChain; {
+		page, err := s.cfg.Store.ListRuns(ctx, status.RunFilter{RetryOf: cur, Order: status.OrderAsc, Limit: 1})
+		if err != nil {
+			return nil, fmt.Errorf("retries of %s: %w", cur, err)
 		}
+		if len(page.Runs) == 0 {
+			break
+		}
+		chain = append(chain, page.Runs[0])
+		cur = page.Runs[0].ID
 	}
 	return chain, nil
 }

@@ -34,6 +34,8 @@ var uiPipelines = map[string]string{
 	"disabled/pipeline.json": `{"enabled": false}`,
 	"broken/main.py":         "print('broken')\n",
 	"broken/pipeline.json":   `{"timeout": "soon"}`,
+	"retrying/main.py":       "raise SystemExit(1)\n",
+	"retrying/pipeline.json": `{"retry_attempts": 2, "tags": ["data team", " x"]}`,
 	"xss/main.py":            "print('x')\n",
 	"xss/pipeline.json":      `{"description": "<script>alert('desc')</script>"}`,
 }
@@ -215,6 +217,7 @@ func TestUIPagesGolden(t *testing.T) {
 		{"pipeline_nightly.golden.html", "/pipelines/nightly", true, 200},
 		{"pipeline_broken.golden.html", "/pipelines/broken", true, 200},
 		{"pipeline_unknown.golden.html", "/pipelines/nope", true, 404},
+		{"pipeline_retrying.golden.html", "/pipelines/retrying", true, 200},
 		{"runs.golden.html", "/runs", true, 200},
 		{"runs_page1.golden.html", "/runs?limit=2", true, 200},
 		{"runs_failed.golden.html", "/runs?pipeline=nightly&status=FAILED", true, 200},
@@ -355,5 +358,50 @@ func TestUIRunsFilters(t *testing.T) {
 	}
 	if code, _, body := getPage(t, e, "/runs?trigger=cron", true); code != http.StatusBadRequest || !strings.Contains(body, "unknown trigger") {
 		t.Errorf("GET /runs?trigger=cron: %d, want 400 naming the trigger", code)
+	}
+}
+
+// TestUIRetryChain: a run's page lists the runs it retried and its
+// retries, however many other runs came in between.
+func TestUIRetryChain(t *testing.T) {
+	t.Parallel()
+	e := newUIEnv(t)
+	ctx := context.Background()
+	base := time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)
+	mk := func(id, retryOf string, attempt int, at time.Duration) {
+		t.Helper()
+		if _, err := e.store.CreateRun(ctx, status.Run{ID: id, Pipeline: "nightly", Status: status.RunFailed, RetryOf: retryOf,
+			Attempt: attempt, Trigger: status.TriggerRetry, QueuedAt: base.Add(at)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const (
+		second = "0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4b01"
+		third  = "0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4b02"
+	)
+	mk(second, uiRunFailed, 2, 0)
+	// Runs of the same pipeline between the retries, more than a page.
+	for i := range 300 {
+		if _, err := e.store.CreateRun(ctx, status.Run{Pipeline: "nightly", Status: status.RunSuccess, Attempt: 1,
+			Trigger: status.TriggerSchedule, QueuedAt: base.Add(time.Duration(i+1) * time.Second)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mk(third, second, 3, time.Hour)
+	for _, id := range []string{uiRunFailed, second, third} {
+		code, _, body := getPage(t, e, "/runs/"+id, true)
+		if code != http.StatusOK {
+			t.Fatalf("GET /runs/%s: %d", id, code)
+		}
+		chain := body[strings.Index(body, `<ol class="chain">`):]
+		chain = chain[:strings.Index(chain, "</ol>")]
+		at := -1
+		for _, want := range []string{uiRunFailed, second, third} {
+			i := strings.Index(chain, shortRunID(want))
+			if i <= at {
+				t.Errorf("run %s: chain lacks %s in order:\n%s", id, want, chain)
+			}
+			at = i
+		}
 	}
 }

@@ -269,6 +269,10 @@ func (s *Store) listRunsQuery(f status.RunFilter) (string, []any, int, error) {
 			args = append(args, string(tr))
 		}
 	}
+	if f.RetryOf != "" {
+		where = append(where, "retry_of = ?")
+		args = append(args, f.RetryOf)
+	}
 	if !f.Since.IsZero() {
 		where = append(where, "queued_at >= ?")
 		args = append(args, s.d.timeArg(f.Since))

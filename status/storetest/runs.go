@@ -462,3 +462,27 @@ func testDeleteRunsBefore(t *testing.T, s status.Store) {
 		t.Errorf("RetryOf = %q after its original was deleted, want empty", r.RetryOf)
 	}
 }
+
+// testListRunsRetryOf: the retries of one run, and only those, whatever
+// else the pipeline ran in between.
+func testListRunsRetryOf(t *testing.T, s status.Store) {
+	c := ctx(t)
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	mk := func(id, retryOf string, minute int) {
+		t.Helper()
+		_, err := s.CreateRun(c, status.Run{ID: id, Pipeline: "alpha", Status: status.RunFailed, RetryOf: retryOf,
+			QueuedAt: base.Add(time.Duration(minute) * time.Minute)})
+		must(t, err)
+	}
+	mk("first", "", 0)
+	for i := range 5 {
+		mk(fmt.Sprintf("other-%d", i), "", 1+i)
+	}
+	mk("retry-1", "first", 10)
+	mk("retry-of-retry", "retry-1", 20)
+	mk("retry-2", "first", 30)
+	f := status.RunFilter{RetryOf: "first", Order: status.OrderAsc, Limit: 1}
+	diff(t, "retries of first", []string{"retry-1", "retry-2"}, pageAll(t, s, f))
+	f.RetryOf = "other-0"
+	diff(t, "retries of a run never retried", []string(nil), pageAll(t, s, f))
+}

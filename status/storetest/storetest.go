@@ -31,6 +31,7 @@ func Run(t *testing.T, open OpenFunc) {
 		{"RunTransitionRace", testRunTransitionRace},
 		{"ListRunsPaging", testListRunsPaging},
 		{"ListRunsFilters", testListRunsFilters},
+		{"ListRunsRetryOf", testListRunsRetryOf},
 		{"ListRunsInvalid", testListRunsInvalid},
 		{"ActiveRevisions", testActiveRevisions},
 		{"DeleteRunsBefore", testDeleteRunsBefore},

@@ -208,6 +208,12 @@
         leaving = true;
         return;
       }
+      if (res.status === 401) {
+        // The session ended while the page was open.
+        leaving = true;
+        toLogin();
+        return;
+      }
       let body = null;
       try {
         body = await res.json();
@@ -286,23 +292,29 @@
     };
   }
 
-  // The same test as the server's: the query is a case-insensitive part of
-  // the name or of the description (data-search is "name description",
-  // lowercased), and the tag one of the row's tags.
+  // The same test as the server's matchesFilter: the query is a
+  // case-insensitive part of the name or of the description, and the tag
+  // one of the row's tags (a JSON list: tags may contain spaces).
+  function rowTags(tr) {
+    try {
+      const tags = JSON.parse(tr.dataset.tags || '[]');
+      return Array.isArray(tags) ? tags : [];
+    } catch {
+      return [];
+    }
+  }
+
   function rowMatches(tr, needle, tag) {
-    if (tag && !(tr.dataset.tags || '').split(/\s+/).includes(tag)) return false;
+    if (tag && !rowTags(tr).includes(tag)) return false;
     if (!needle) return true;
-    const name = tr.dataset.pipeline.toLowerCase();
-    if (name.includes(needle)) return true;
-    const search = tr.dataset.search;
-    const description = search && search.startsWith(name + ' ') ? search.slice(name.length + 1) : '';
-    return description.includes(needle);
+    return tr.dataset.pipeline.toLowerCase().includes(needle) ||
+      (tr.dataset.description || '').toLowerCase().includes(needle);
   }
 
   function applyFilter(fromUser) {
     const f = filterValues();
     if (!f) return;
-    const needle = f.q.toLowerCase();
+    const needle = f.q.trim().toLowerCase();
     const rows = doc.querySelectorAll('#pipelines tbody tr[data-pipeline]');
     let shown = 0;
     for (const tr of rows) {
@@ -347,6 +359,18 @@
   }
 
   // ---- 4. Periodic refresh ------------------------------------------------
+
+  function toLogin() {
+    location.assign('/login?error=expired&next=' + encodeURIComponent(location.pathname + location.search));
+  }
+
+  // moveChildren replaces el's children with those of a node of a parsed
+  // page, moving the nodes rather than re-serialising them: markup that
+  // parsed harmlessly once (inside <noscript>, say) must not be parsed a
+  // second time in another context.
+  function moveChildren(el, from) {
+    el.replaceChildren(...Array.from(doc.adoptNode(from).childNodes));
+  }
 
   async function fetchPage(href) {
     const res = await fetch(href, {
@@ -404,10 +428,14 @@
         const href = location.href;
         const page = await fetchPage(href);
         const fresh = page && page.querySelector('main');
-        if (!fresh || refreshBlocked(main)) return;
+        // A filter applied meanwhile changed the address: this page is
+        // already out of date.
+        if (!fresh || refreshBlocked(main) || location.href !== href) return;
         const focusId = doc.activeElement && main.contains(doc.activeElement) ? doc.activeElement.id : '';
-        main.innerHTML = fresh.innerHTML;
-        if (fresh.hasAttribute('data-refresh')) main.dataset.refresh = fresh.dataset.refresh;
+        const refresh = fresh.dataset.refresh;
+        const hasRefresh = fresh.hasAttribute('data-refresh');
+        moveChildren(main, fresh);
+        if (hasRefresh) main.dataset.refresh = refresh;
         else delete main.dataset.refresh;
         if (page.title) doc.title = page.title;
         if (focusId) {
@@ -670,11 +698,37 @@
         if (src !== es || stopped) return;
         if (src.readyState === EventSource.CLOSED) {
           es = null;
-          timer = setTimeout(open, delay);
+          timer = setTimeout(probe, delay);
           delay = Math.min(delay * 2, 30000);
         }
         onState('reconnecting');
       };
+    }
+    // The browser gave up on the stream: ask once with fetch why, since an
+    // EventSource cannot tell a lost network from an ended session (401)
+    // or a deleted run (404); only the first is worth retrying.
+    async function probe() {
+      timer = 0;
+      if (stopped || es) return;
+      const ctl = new AbortController();
+      let status = 0;
+      try {
+        const res = await fetch(urlFor(), { credentials: 'same-origin', signal: ctl.signal, headers: { Accept: 'text/event-stream' } });
+        status = res.status;
+      } catch { /* the network: retry */ }
+      ctl.abort();
+      if (stopped) return;
+      if (status === 401) {
+        stopped = true;
+        toLogin();
+        return;
+      }
+      if (status === 404 || status === 400) {
+        stopped = true;
+        onState('ended');
+        return;
+      }
+      open();
     }
     function suspend() {
       clearTimeout(timer);
@@ -954,7 +1008,7 @@
       for (const el of parts) {
         const fresh = page.getElementById(el.id);
         if (!fresh) continue;
-        el.innerHTML = fresh.innerHTML;
+        moveChildren(el, fresh);
         localTimes(el);
       }
     } catch {

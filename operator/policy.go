@@ -1,0 +1,38 @@
+package operator
+
+import (
+	"time"
+
+	"github.com/fastflow-dev/fastflow/schemas"
+)
+
+// Policy is the timeout and retry behaviour the operator applies to a
+// pipeline: its pipeline.json values, else the server's defaults
+// (CONTAINER_TIMEOUT, RETRY_ATTEMPTS, the retry delay). The web UI shows
+// these, so what a page says is what a run gets.
+type Policy struct {
+	// Timeout is 0 for none.
+	Timeout       time.Duration
+	RetryAttempts int
+	// RetryDelay is the wait before the first retry; it doubles per attempt.
+	RetryDelay time.Duration
+	// The *Default fields report a value that came from the server's
+	// configuration, not from pipeline.json.
+	TimeoutDefault, RetryAttemptsDefault, RetryDelayDefault bool
+}
+
+// PolicyFor resolves spec's timeout and retries against the defaults.
+func (o *Operator) PolicyFor(spec schemas.Spec) Policy {
+	p := Policy{Timeout: o.cfg.ContainerTimeout, RetryAttempts: o.cfg.RetryAttempts, RetryDelay: o.cfg.RetryDelay,
+		TimeoutDefault: true, RetryAttemptsDefault: true, RetryDelayDefault: true}
+	if spec.Timeout > 0 {
+		p.Timeout, p.TimeoutDefault = time.Duration(spec.Timeout)*time.Second, false
+	}
+	if spec.RetryAttempts != nil {
+		p.RetryAttempts, p.RetryAttemptsDefault = *spec.RetryAttempts, false
+	}
+	if spec.RetryDelay != nil {
+		p.RetryDelay, p.RetryDelayDefault = time.Duration(*spec.RetryDelay)*time.Second, false
+	}
+	return p
+}
