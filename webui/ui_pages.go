@@ -600,11 +600,11 @@ func logLinesHTML(lines []logs.Line) template.HTML {
 // chartsView is the run page's charts block, also served alone for the
 // live refresh.
 type chartsView struct {
-	CPU, RAM            template.HTML
-	CPUNow, RAMNow      string
-	SoftExceeded        bool
-	Throttled           bool
-	MetricsURL string
+	CPU, RAM       template.HTML
+	CPUNow, RAMNow string
+	SoftExceeded   bool
+	Throttled      bool
+	MetricsURL     string
 	// LastN numbers the last stored point: the live stream resumes after
 	// it instead of replaying the run's whole history.
 	LastN int64
