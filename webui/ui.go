@@ -35,6 +35,14 @@ var uiFuncs = template.FuncMap{
 		}
 		return t.UTC().Format(time.RFC3339)
 	},
+	// utc is how a time reads without JavaScript, and on hover with it
+	// (app.js shows the viewer's local time).
+	"utc": func(t *time.Time) string {
+		if t == nil {
+			return ""
+		}
+		return t.UTC().Format("2006-01-02 15:04:05 UTC")
+	},
 	"lower": func(v any) string { return strings.ToLower(fmt.Sprint(v)) },
 	"shortID": func(id string) string {
 		if len(id) > 8 {
