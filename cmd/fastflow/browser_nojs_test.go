@@ -19,7 +19,7 @@ func TestBrowserWithoutJavaScript(t *testing.T) {
 	srv := startServer(t, map[string]string{
 		"greet/pipeline.json": `{"parameters": {"WHO": {"type": "string", "required": true, "description": "Whom to greet"},
 			"TIMES": {"type": "integer", "default": 1}}}`,
-		"greet/main.py":       "import os\nprint(f\"hello {os.environ['WHO']}\", flush=True)\n",
+		"greet/main.py": "import os\nprint(f\"hello {os.environ['WHO']}\", flush=True)\n",
 	}, nil, nil)
 	base := serverURL(srv)
 	b := newBrowser(t)
