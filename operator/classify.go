@@ -23,11 +23,14 @@ const (
 	endCancelled
 	endTimeout
 	endShutdown
+	endStalled
 )
 
 // classify maps an exit to a status, per DESIGN.md's run record.
 func classify(reason endReason, exit runtime.ExitStatus, setupFailed string, memLimit int64, timeoutDesc string) outcome {
 	switch reason {
+	case endStalled:
+		return outcome{status: status.RunFailed, errorType: status.ErrorStalled, message: "stopped: no output for longer than STALL_TIMEOUT"}
 	case endCancelled:
 		return outcome{status: status.RunCancelled, message: "cancelled"}
 	case endTimeout:

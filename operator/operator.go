@@ -52,6 +52,11 @@ type Config struct {
 	// RetryAttempts and RetryDelay apply when pipeline.json sets none.
 	RetryAttempts int
 	RetryDelay    time.Duration
+	// StallTimeout (STALL_TIMEOUT) stops a run that has written no output
+	// for this long as FAILED with error type STALLED: a pipeline hung on
+	// a lock or a dead connection is found before its timeout, which may
+	// be hours. 0 turns the check off.
+	StallTimeout time.Duration
 	// LogMaxBytes caps each run's stored log (LOG_MAX_SIZE_MB); 0 is no cap.
 	LogMaxBytes int64
 	// WorkerNetwork is the network run containers join (WORKER_NETWORK).
@@ -97,8 +102,8 @@ func (c *Config) Validate() error {
 	if c.MaxConcurrentRuns == 0 {
 		c.MaxConcurrentRuns = 10
 	}
-	if c.MaxConcurrentRuns < 0 || c.RetryAttempts < 0 || c.ContainerTimeout < 0 || c.RetryDelay < 0 || c.LogMaxBytes < 0 {
-		errs = append(errs, errors.New("operator: MAX_CONCURRENT_RUNS, RETRY_ATTEMPTS, CONTAINER_TIMEOUT, LOG_MAX_SIZE_MB must not be negative"))
+	if c.MaxConcurrentRuns < 0 || c.RetryAttempts < 0 || c.ContainerTimeout < 0 || c.RetryDelay < 0 || c.LogMaxBytes < 0 || c.StallTimeout < 0 {
+		errs = append(errs, errors.New("operator: MAX_CONCURRENT_RUNS, RETRY_ATTEMPTS, CONTAINER_TIMEOUT, STALL_TIMEOUT, LOG_MAX_SIZE_MB must not be negative"))
 	}
 	switch c.ShutdownPolicy {
 	case "":

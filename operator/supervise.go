@@ -248,17 +248,47 @@ func (o *Operator) watch(ctx context.Context, ar *activeRun, log *slog.Logger, i
 		defer t.Stop()
 		timer = t.C
 	}
-	select {
-	case res = <-waitCh:
-	case <-timer:
-		reason = endTimeout
-		_ = w.Write(runtime.LogLine{Time: time.Now().UTC(), Stream: logs.StreamSystem, Text: fmt.Sprintf("timeout of %s reached: stopping the container", formatSeconds(timeout))})
-		res = o.stopAndWait(ctx, log, id, waitCh)
-	case reason = <-ar.stop:
-		_ = w.Write(runtime.LogLine{Time: time.Now().UTC(), Stream: logs.StreamSystem, Text: "stop requested: stopping the container"})
-		res = o.stopAndWait(ctx, log, id, waitCh)
-	case <-ctx.Done():
-		return waited{}, endNatural, runtime.LogLine{}, true
+	// The stall check looks at the lines stored a few times per
+	// STALL_TIMEOUT; a run re-attached after a restart gets a full
+	// STALL_TIMEOUT from then on.
+	var stallTick <-chan time.Time
+	stall := o.cfg.StallTimeout
+	if stall > 0 {
+		tk := time.NewTicker(min(max(stall/4, 50*time.Millisecond), 5*time.Second))
+		defer tk.Stop()
+		stallTick = tk.C
+	}
+	lines, quietSince := progress.Load(), time.Now()
+wait:
+	for {
+		select {
+		case res = <-waitCh:
+			break wait
+		case <-timer:
+			reason = endTimeout
+			_ = w.Write(runtime.LogLine{Time: time.Now().UTC(), Stream: logs.StreamSystem, Text: fmt.Sprintf("timeout of %s reached: stopping the container", formatSeconds(timeout))})
+			res = o.stopAndWait(ctx, log, id, waitCh)
+			break wait
+		case <-stallTick:
+			if n := progress.Load(); n != lines {
+				lines, quietSince = n, time.Now()
+				continue
+			}
+			if time.Since(quietSince) < stall {
+				continue
+			}
+			reason = endStalled
+			log.Warn("run stalled: no output", "for", stall)
+			_ = w.Write(runtime.LogLine{Time: time.Now().UTC(), Stream: logs.StreamSystem, Text: fmt.Sprintf("no output for %s (STALL_TIMEOUT): stopping the container", formatSeconds(stall))})
+			res = o.stopAndWait(ctx, log, id, waitCh)
+			break wait
+		case reason = <-ar.stop:
+			_ = w.Write(runtime.LogLine{Time: time.Now().UTC(), Stream: logs.StreamSystem, Text: "stop requested: stopping the container"})
+			res = o.stopAndWait(ctx, log, id, waitCh)
+			break wait
+		case <-ctx.Done():
+			return waited{}, endNatural, runtime.LogLine{}, true
+		}
 	}
 	if res.err != nil {
 		return res, reason, runtime.LogLine{}, false

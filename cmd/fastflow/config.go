@@ -46,6 +46,7 @@ type config struct {
 	UVFindLinks       string
 	MaxConcurrentRuns int
 	ContainerTimeout  time.Duration
+	StallTimeout      time.Duration
 	RetryAttempts     int
 	LogMaxSizeMB      int
 	ShutdownPolicy    string
@@ -187,6 +188,7 @@ func configFrom(e env) (config, error) {
 		UVFindLinks:          str("UV_FIND_LINKS", ""),
 		MaxConcurrentRuns:    num("MAX_CONCURRENT_RUNS", 10),
 		ContainerTimeout:     dur("CONTAINER_TIMEOUT"),
+		StallTimeout:         dur("STALL_TIMEOUT"),
 		RetryAttempts:        num("RETRY_ATTEMPTS", 0),
 		LogMaxSizeMB:         num("LOG_MAX_SIZE_MB", 0),
 		ShutdownPolicy:       str("SHUTDOWN_POLICY", "detach"),

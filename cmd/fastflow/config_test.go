@@ -75,6 +75,11 @@ func TestConfigParses(t *testing.T) {
 			check: func(t *testing.T, c config) { assertEq(t, c.ContainerTimeout, time.Hour) },
 		},
 		{
+			name:  "stall timeout as a duration",
+			env:   env{"STALL_TIMEOUT": "45m"},
+			check: func(t *testing.T, c config) { assertEq(t, c.StallTimeout, 45*time.Minute) },
+		},
+		{
 			name:    "every problem at once",
 			env:     env{"AUTO_SYNC_INTERVAL": "x", "LOG_LEVEL": "y"},
 			wantErr: "AUTO_SYNC_INTERVAL=\"x\": want a duration such as \"90s\", \"5m\" or plain seconds\nLOG_LEVEL",

@@ -292,6 +292,7 @@ func operatorConfig(cfg config, log *slog.Logger) (operator.Config, error) {
 		UVCacheDir:        cacheDir,
 		MaxConcurrentRuns: cfg.MaxConcurrentRuns,
 		ContainerTimeout:  cfg.ContainerTimeout,
+		StallTimeout:      cfg.StallTimeout,
 		RetryAttempts:     cfg.RetryAttempts,
 		LogMaxBytes:       int64(cfg.LogMaxSizeMB) << 20,
 		WorkerNetwork:     cfg.WorkerNetwork,
