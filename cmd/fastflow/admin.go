@@ -12,6 +12,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"golang.org/x/term"
+
 	"github.com/fastflow-dev/fastflow/status"
 	"github.com/fastflow-dev/fastflow/status/credentials"
 	"github.com/fastflow-dev/fastflow/status/sqlstore"
@@ -78,8 +80,7 @@ func userCmdWith(ctx context.Context, h credentials.Hasher, args []string, stdin
 		if err := credentials.ValidateUsername(name); err != nil {
 			return err
 		}
-		promptIfTerminal(stdin, stderr, "Password for "+name+" (one line): ")
-		pw, err := readLine(stdin, 4*credentials.MaxPasswordLen)
+		pw, err := readPassword(stdin, stderr, name)
 		if err != nil {
 			return err
 		}
@@ -328,16 +329,53 @@ func readLine(r io.Reader, limit int) (string, error) {
 	return line, nil
 }
 
-// promptIfTerminal tells a person at a terminal what the command waits for;
-// piped input gets no prompt, so scripts' output stays clean.
-func promptIfTerminal(stdin io.Reader, stderr io.Writer, prompt string) {
+// terminal returns stdin as a terminal, if it is one.
+func terminal(stdin io.Reader) (*os.File, bool) {
 	f, ok := stdin.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return nil, false
+	}
+	return f, true
+}
+
+// readHidden asks a person at a terminal for one line without echoing it.
+// ok is false when stdin is not a terminal: the caller reads it as piped
+// input, and scripts' output gets no prompt.
+func readHidden(stdin io.Reader, stderr io.Writer, prompt string) (value string, ok bool, err error) {
+	f, ok := terminal(stdin)
 	if !ok {
-		return
+		return "", false, nil
 	}
-	if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
-		fmt.Fprint(stderr, prompt)
+	fmt.Fprint(stderr, prompt)
+	b, err := term.ReadPassword(int(f.Fd()))
+	fmt.Fprintln(stderr) // the Enter the user typed was not echoed either
+	if err != nil {
+		return "", true, fmt.Errorf("read from the terminal: %w", err)
 	}
+	return string(b), true, nil
+}
+
+// readPassword reads a new password: typed twice, unseen, at a terminal;
+// one line when piped.
+func readPassword(stdin io.Reader, stderr io.Writer, user string) (string, error) {
+	pw, ok, err := readHidden(stdin, stderr, "Password for "+user+": ")
+	if !ok {
+		return readLine(stdin, 4*credentials.MaxPasswordLen)
+	}
+	if err != nil {
+		return "", err
+	}
+	if pw == "" {
+		return "", errors.New("no password typed")
+	}
+	again, _, err := readHidden(stdin, stderr, "Again: ")
+	if err != nil {
+		return "", err
+	}
+	if again != pw {
+		return "", errors.New("the two passwords differ; nothing was changed")
+	}
+	return pw, nil
 }
 
 // adminTime prints a stored time for people: UTC, to the second.

@@ -62,10 +62,15 @@ func secretCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 			// Before reading stdin: nobody should type a secret for nothing.
 			return fmt.Errorf("secret set %s: %w", name, secrets.ErrNoKey)
 		}
-		promptIfTerminal(stdin, stderr, "Value of "+name+" (end with Ctrl-D): ")
-		value, err := readSecretValue(stdin)
+		value, typed, err := readHidden(stdin, stderr, "Value of "+name+" (not shown): ")
+		if !typed {
+			value, err = readSecretValue(stdin)
+		}
 		if err != nil {
 			return err
+		}
+		if value == "" {
+			return errors.New("no value typed")
 		}
 		if err := vault.Set(ctx, name, value); err != nil {
 			return err
