@@ -343,6 +343,25 @@ type pipelinePageView struct {
 	Runs          []runJSON
 	DurationChart template.HTML
 	ChartRuns     int
+	// AverageDuration is over the AverageOf finished runs among those.
+	AverageDuration string
+	AverageOf       int
+}
+
+// averageDuration is the mean wall time of the finished runs among runs.
+func averageDuration(runs []status.Run) (string, int) {
+	var sum time.Duration
+	n := 0
+	for _, r := range runs {
+		if d := r.Duration(); d > 0 {
+			sum += d
+			n++
+		}
+	}
+	if n == 0 {
+		return "", 0
+	}
+	return formatDuration(sum / time.Duration(n)), n
 }
 
 func (s *Server) uiPipeline(w http.ResponseWriter, r *http.Request, u *ui) {
@@ -379,6 +398,7 @@ func (s *Server) renderPipeline(w http.ResponseWriter, r *http.Request, u *ui, c
 	v := pipelinePageView{Pipeline: newUIPipeline(j, running[name], s.cfg.Operator.PolicyFor(p.Spec)),
 		DurationChart: durationChart(page.Runs), ChartRuns: len(page.Runs), FormError: formErr}
 	v.Runs = runViews(page.Runs[:min(len(page.Runs), uiRecentRuns)])
+	v.AverageDuration, v.AverageOf = averageDuration(page.Runs)
 	if base := s.githubURL(); base != "" {
 		v.FolderURL = base + "/tree/" + url.PathEscape(snap.Revision) + "/" + url.PathEscape(name)
 	}
@@ -602,9 +622,11 @@ func logLinesHTML(lines []logs.Line) template.HTML {
 type chartsView struct {
 	CPU, RAM       template.HTML
 	CPUNow, RAMNow string
-	SoftExceeded   bool
-	Throttled      bool
-	MetricsURL     string
+	// RAMLimit is the hard memory limit, for "120.5 MiB of 256 MiB".
+	RAMLimit     string
+	SoftExceeded bool
+	Throttled    bool
+	MetricsURL   string
 	// LastN numbers the last stored point: the live stream resumes after
 	// it instead of replaying the run's whole history.
 	LastN int64
@@ -702,11 +724,17 @@ func (s *Server) chartsFor(run status.Run, l limitsJSON) (chartsView, error) {
 		SoftExceeded: run.SoftLimitExceeded,
 		MetricsURL:   "/api/runs/" + run.ID + "/metrics",
 	}
+	if l.MemHardLimit > 0 {
+		v.RAMLimit = formatBytes(l.MemHardLimit)
+	}
 	if n := len(pts); n > 0 {
 		last := pts[n-1]
 		v.LastN = last.N
 		v.CPUNow = strconv.FormatFloat(last.CPUPercent, 'f', 1, 64) + " %"
 		v.RAMNow = strconv.FormatFloat(last.RAMMB, 'f', 1, 64) + " MiB"
+		if v.RAMLimit != "" {
+			v.RAMNow += " of " + v.RAMLimit
+		}
 	}
 	for _, p := range pts {
 		v.SoftExceeded = v.SoftExceeded || p.SoftLimitExceeded

@@ -1090,7 +1090,9 @@
       const cpu = byId('cpu-now');
       const ram = byId('ram-now');
       if (cpu && typeof d.cpu_percent === 'number') cpu.textContent = d.cpu_percent.toFixed(1) + ' %';
-      if (ram && typeof d.ram_mb === 'number') ram.textContent = d.ram_mb.toFixed(1) + ' MiB';
+      if (ram && typeof d.ram_mb === 'number') {
+        ram.textContent = d.ram_mb.toFixed(1) + ' MiB' + (ram.dataset.of ? ' of ' + ram.dataset.of : '');
+      }
       wantCharts(false);
     }
 
