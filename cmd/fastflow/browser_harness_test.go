@@ -123,9 +123,10 @@ type browser struct {
 
 	mu      sync.Mutex
 	console []string // the last console messages and uncaught exceptions
-	// pageErrors are uncaught exceptions and Content-Security-Policy
-	// refusals: a page that throws, or that the policy had to stop, fails
-	// its test even when what the test looked at came out right.
+	// pageErrors are exceptions (uncaught, or caught and reported by
+	// app.js) and Content-Security-Policy refusals: a page that throws, or
+	// that the policy had to stop, fails its test even when what the test
+	// looked at came out right.
 	pageErrors []string
 }
 
@@ -218,7 +219,10 @@ func (b *browser) watchConsole() {
 			if s := strings.TrimSpace(m.String()); s != "" {
 				b.console = append(b.console, s)
 			}
-			if m.IsException() || m.Source == "security" || strings.Contains(m.Text, "Content Security Policy") {
+			// app.js reports a feature that threw at start-up as
+			// "fastflow: <feature>: …" and carries on without it.
+			caught := m.Type == chromedp.ConsoleError && strings.HasPrefix(m.Text, "fastflow:")
+			if m.IsException() || caught || m.Source == "security" || strings.Contains(m.Text, "Content Security Policy") {
 				b.pageErrors = append(b.pageErrors, fmt.Sprintf("%s (%s:%d)", m.String(), m.URL, m.Line+1))
 			}
 			b.mu.Unlock()
