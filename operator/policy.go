@@ -18,13 +18,16 @@ type Policy struct {
 	RetryDelay time.Duration
 	// The *Default fields report a value that came from the server's
 	// configuration, not from pipeline.json.
-	TimeoutDefault, RetryAttemptsDefault, RetryDelayDefault bool
+	TimeoutDefault, RetryAttemptsDefault bool
 }
 
 // PolicyFor resolves spec's timeout and retries against the defaults.
 func (o *Operator) PolicyFor(spec schemas.Spec) Policy {
-	p := Policy{Timeout: o.cfg.ContainerTimeout, RetryAttempts: o.cfg.RetryAttempts, RetryDelay: o.cfg.RetryDelay,
-		TimeoutDefault: true, RetryAttemptsDefault: true, RetryDelayDefault: true}
+	return policyFor(spec, o.cfg.ContainerTimeout, o.cfg.RetryAttempts, o.cfg.RetryDelay)
+}
+
+func policyFor(spec schemas.Spec, timeout time.Duration, attempts int, delay time.Duration) Policy {
+	p := Policy{Timeout: timeout, RetryAttempts: attempts, RetryDelay: delay, TimeoutDefault: true, RetryAttemptsDefault: true}
 	if spec.Timeout > 0 {
 		p.Timeout, p.TimeoutDefault = time.Duration(spec.Timeout)*time.Second, false
 	}
@@ -32,7 +35,7 @@ func (o *Operator) PolicyFor(spec schemas.Spec) Policy {
 		p.RetryAttempts, p.RetryAttemptsDefault = *spec.RetryAttempts, false
 	}
 	if spec.RetryDelay != nil {
-		p.RetryDelay, p.RetryDelayDefault = time.Duration(*spec.RetryDelay)*time.Second, false
+		p.RetryDelay = time.Duration(*spec.RetryDelay) * time.Second
 	}
 	return p
 }

@@ -373,11 +373,13 @@ func reopenRun(t *testing.T, env *runEnv, id string) (status.Run, error) {
 // is stopped as FAILED/STALLED long before its timeout, while a run that
 // keeps talking for longer than STALL_TIMEOUT is left alone.
 func TestRunStalled(t *testing.T) {
-	const stall = 3 * time.Second
+	// Ten seconds leave a loaded machine room to start a container and
+	// Python before the first line; chatty talks for fifteen.
+	const stall = 10 * time.Second
 	env := newRunEnv(t, map[string]string{
 		"quiet/main.py":       "import time\nprint('connecting to the warehouse', flush=True)\ntime.sleep(300)\n",
 		"quiet/pipeline.json": `{"timeout": 600}`,
-		"chatty/main.py":      "import time\nfor i in range(12):\n    print(f'row batch {i}', flush=True)\n    time.sleep(0.5)\n",
+		"chatty/main.py":      "import time\nfor i in range(30):\n    print(f'row batch {i}', flush=True)\n    time.sleep(0.5)\n",
 	}, func(c *Config) { c.StallTimeout = stall })
 	t.Run("quiet", func(t *testing.T) {
 		t.Parallel()
@@ -386,10 +388,10 @@ func TestRunStalled(t *testing.T) {
 		if r.Status != status.RunFailed || r.ErrorType != status.ErrorStalled {
 			t.Fatalf("quiet ended %s/%s (%s), want FAILED/STALLED", r.Status, r.ErrorType, r.Message)
 		}
-		if took := time.Since(start); took > 60*time.Second {
+		if took := time.Since(start); took > 80*time.Second {
 			t.Errorf("a stall of %s took %s to end the run", stall, took)
 		}
-		if !env.logHas(r, "connecting to the warehouse") || !env.logHas(r, "no output for 3s (STALL_TIMEOUT)") {
+		if !env.logHas(r, "connecting to the warehouse") || !env.logHas(r, "no output for 10s (STALL_TIMEOUT)") {
 			t.Errorf("log of the stalled run: %q", env.logText(r))
 		}
 	})

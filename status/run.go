@@ -60,6 +60,21 @@ const (
 	TriggerWebhook  Trigger = "webhook"
 )
 
+// AllTriggers lists every trigger, in the order pages offer them.
+func AllTriggers() []Trigger {
+	return []Trigger{TriggerManual, TriggerSchedule, TriggerRetry, TriggerWebhook}
+}
+
+// AllStatuses lists every run status, from queued to ended.
+func AllStatuses() []RunStatus {
+	return []RunStatus{RunPending, RunRunning, RunSuccess, RunFailed, RunCancelled, RunTimeout, RunInterrupted}
+}
+
+// Valid reports whether t is one of the triggers.
+func (t Trigger) Valid() bool {
+	return t == TriggerManual || t == TriggerSchedule || t == TriggerRetry || t == TriggerWebhook
+}
+
 // Run is one execution of one pipeline at one revision. Zero values mean
 // "not known yet": a zero StartedAt has not started, a nil ExitCode has not
 // exited, an empty RetryOf is not a retry.

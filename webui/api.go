@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -420,7 +419,7 @@ func parseRunFilter(q map[string][]string) (status.RunFilter, map[string]string)
 			if tr == "" {
 				continue
 			}
-			if !slices.Contains(allTriggers, tr) {
+			if !tr.Valid() {
 				bad["trigger"] = fmt.Sprintf("unknown trigger %q; want manual, schedule, retry or webhook", part)
 				continue
 			}
@@ -437,7 +436,7 @@ func parseRunFilter(q map[string][]string) (status.RunFilter, map[string]string)
 		}
 		t, err := parseQueryTime(v)
 		if err != nil {
-			bad[p.key] = fmt.Sprintf("%q is not an RFC 3339 time such as 2026-01-02T15:04:05Z", v)
+			bad[p.key] = fmt.Sprintf("%q is not a time: want RFC 3339 (2026-01-02T15:04:05Z), or 2026-01-02T15:04 or 2026-01-02 taken as UTC", v)
 			continue
 		}
 		*p.dst = t.UTC()

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/fastflow-dev/fastflow/repo"
 )
 
 // uiPageNames are the page templates; each is parsed with layout.html.
@@ -20,10 +22,7 @@ var uiPageNames = []string{"login", "dashboard", "pipeline", "runs", "run", "syn
 // ui holds the parsed templates and the stylesheet, built once at startup.
 type ui struct {
 	pages map[string]*template.Template
-	// charts renders the run page's chart block alone, for the live
-	// refresh of /runs/{id}/charts.
-	charts *template.Template
-	css    []byte
+	css   []byte
 }
 
 // uiFuncs are the template functions. They only format values they are
@@ -44,13 +43,10 @@ var uiFuncs = template.FuncMap{
 		return t.UTC().Format("2006-01-02 15:04:05 UTC")
 	},
 	"lower": func(v any) string { return strings.ToLower(fmt.Sprint(v)) },
-	"shortID": func(id string) string {
-		if len(id) > 8 {
-			return id[:8]
-		}
-		return id
-	},
-	"runID": shortRunID,
+	// slug makes a label one CSS class name: "not cached" → "not-cached".
+	"slug":     func(s string) string { return strings.ReplaceAll(strings.ToLower(s), " ", "-") },
+	"shortSHA": repo.ShortSHA,
+	"runID":    shortRunID,
 	"duration": func(secs *float64) string {
 		if secs == nil {
 			return "—"
@@ -121,7 +117,6 @@ func newUI() (*ui, error) {
 		}
 		u.pages[name] = t
 	}
-	u.charts = u.pages["run"]
 	css, err := fs.ReadFile(content, "static/style.css")
 	if err != nil {
 		return nil, fmt.Errorf("webui: read stylesheet: %w", err)

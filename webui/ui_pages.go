@@ -1,6 +1,7 @@
 package webui
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"errors"
@@ -51,7 +52,7 @@ func cacheWords(p pipelineJSON) string {
 	case operator.CacheFailed, operator.CacheError:
 		return "failed"
 	default:
-		return "not warmed"
+		return "not cached"
 	}
 }
 
@@ -379,23 +380,28 @@ func (s *Server) renderPipeline(w http.ResponseWriter, r *http.Request, u *ui, c
 		return
 	}
 	now := time.Now()
-	j, err := s.pipelineView(ctx, snap.Revision, p, now)
-	if err != nil {
-		s.uiOpError(w, r, u, err)
+	stats, err := s.cfg.Store.GetPipelineStats(ctx, name)
+	if err != nil && !errors.Is(err, status.ErrNotFound) {
+		s.uiOpError(w, r, u, fmt.Errorf("stats of %s: %w", name, err))
 		return
 	}
-	active, err := s.activeByPipeline(ctx)
-	if err != nil {
-		s.uiOpError(w, r, u, err)
-		return
-	}
-	running := active.running
+	// One listing serves the chart, the recent runs and the last run.
 	page, err := s.cfg.Store.ListRuns(ctx, status.RunFilter{Pipeline: name, Limit: uiChartRuns})
 	if err != nil {
 		s.uiOpError(w, r, u, fmt.Errorf("runs of %s: %w", name, err))
 		return
 	}
-	v := pipelinePageView{Pipeline: newUIPipeline(j, running[name], s.cfg.Operator.PolicyFor(p.Spec)),
+	var last *status.Run
+	if len(page.Runs) > 0 {
+		last = &page.Runs[0]
+	}
+	running, err := s.cfg.Store.ListRuns(ctx, status.RunFilter{Pipeline: name, Statuses: []status.RunStatus{status.RunRunning}, Limit: 1000})
+	if err != nil {
+		s.uiOpError(w, r, u, fmt.Errorf("running runs of %s: %w", name, err))
+		return
+	}
+	j := newPipelineJSON(snap.Revision, p, stats, last, now)
+	v := pipelinePageView{Pipeline: newUIPipeline(j, len(running.Runs), s.cfg.Operator.PolicyFor(p.Spec)),
 		DurationChart: durationChart(page.Runs), ChartRuns: len(page.Runs), FormError: formErr}
 	v.Runs = runViews(page.Runs[:min(len(page.Runs), uiRecentRuns)])
 	v.AverageDuration, v.AverageOf = averageDuration(page.Runs)
@@ -480,11 +486,6 @@ type runsPageView struct {
 	NextURL, FirstURL                     string
 }
 
-var allStatuses = []status.RunStatus{status.RunPending, status.RunRunning, status.RunSuccess, status.RunFailed,
-	status.RunCancelled, status.RunTimeout, status.RunInterrupted}
-
-var allTriggers = []status.Trigger{status.TriggerManual, status.TriggerSchedule, status.TriggerRetry, status.TriggerWebhook}
-
 func (s *Server) uiRuns(w http.ResponseWriter, r *http.Request, u *ui) {
 	pv := pageView{Title: "Runs", Nav: "runs", Crumbs: []crumb{{"Dashboard", "/"}, {"Runs", ""}}}
 	q, err := url.ParseQuery(r.URL.RawQuery)
@@ -509,11 +510,11 @@ func (s *Server) uiRuns(w http.ResponseWriter, r *http.Request, u *ui) {
 		v.Pipelines = append(v.Pipelines, option{Value: f.Pipeline, Label: f.Pipeline + " (removed)", Selected: true})
 	}
 	v.Statuses = append(v.Statuses, option{Value: "", Label: "any"})
-	for _, st := range allStatuses {
+	for _, st := range status.AllStatuses() {
 		v.Statuses = append(v.Statuses, option{Value: string(st), Label: string(st), Selected: slices.Contains(f.Statuses, st)})
 	}
 	v.Triggers = append(v.Triggers, option{Value: "", Label: "any"})
-	for _, tr := range allTriggers {
+	for _, tr := range status.AllTriggers() {
 		v.Triggers = append(v.Triggers, option{Value: string(tr), Label: string(tr), Selected: slices.Contains(f.Triggers, tr)})
 	}
 	v.Orders = []option{{Value: "desc", Label: "newest first", Selected: f.Order != status.OrderAsc},
@@ -602,7 +603,7 @@ func logLinesHTML(lines []logs.Line) template.HTML {
 	for _, l := range lines {
 		n := strconv.FormatInt(l.N, 10)
 		b.WriteString(`<div class="line`)
-		if l.Stream == "stderr" {
+		if l.Stream == logs.StreamStderr {
 			b.WriteString(` err`)
 		}
 		b.WriteString(`" data-n="`)
@@ -755,12 +756,14 @@ func (s *Server) uiRunCharts(w http.ResponseWriter, r *http.Request, u *ui) {
 		s.uiOpError(w, r, u, err)
 		return
 	}
-	var buf strings.Builder
-	if err := u.charts.ExecuteTemplate(&buf, "charts", v); err != nil {
+	// The block is the run page's own "charts" template, so the refresh
+	// and the page cannot drift apart.
+	var buf bytes.Buffer
+	if err := u.pages["run"].ExecuteTemplate(&buf, "charts", v); err != nil {
 		s.uiOpError(w, r, u, fmt.Errorf("render charts: %w", err))
 		return
 	}
-	writeHTML(w, http.StatusOK, []byte(buf.String()))
+	writeHTML(w, http.StatusOK, buf.Bytes())
 }
 
 // maxChain bounds the retry chain walked in either direction; retries
