@@ -1,20 +1,29 @@
 package webui
 
 import (
+	"encoding/json"
 	"encoding/xml"
 	"html/template"
 	"io"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"unicode/utf8"
 )
 
-func TestAnsiHTML(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		name, in, want string
-	}{
+// ansiCase is one input of the ANSI renderer and its markup.
+type ansiCase struct {
+	Name string `json:"name"`
+	In   string `json:"in"`
+	Want string `json:"want"`
+}
+
+// ansiCases are the renderer's cases; testdata/ansi_cases.json carries
+// them to the browser test that holds app.js's renderer to the same
+// answers (cmd/fastflow TestBrowserANSIMatchesServer).
+func ansiCases() []ansiCase {
+	return []ansiCase{
 		{"empty", "", ""},
 		{"plain", "hello world", "hello world"},
 		{"escaped", `<b>&"'`, "&lt;b&gt;&amp;&#34;&#39;"},
@@ -70,14 +79,18 @@ func TestAnsiHTML(t *testing.T) {
 		{"control characters", "a\x00b\x07c\td\re\x7f", "abc\tde"},
 		{"non-ASCII text kept", "\x1b[32m✓\x1b[0m grün 日本", `<span class="ansi-fg-2">✓</span> grün 日本`},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
+}
+
+func TestAnsiHTML(t *testing.T) {
+	t.Parallel()
+	for _, tt := range ansiCases() {
+		t.Run(tt.Name, func(t *testing.T) {
 			t.Parallel()
-			got := ansiHTML(tt.in)
-			if string(got) != tt.want {
-				t.Errorf("ansiHTML(%q)\n got %s\nwant %s", tt.in, got, tt.want)
+			got := ansiHTML(tt.In)
+			if string(got) != tt.Want {
+				t.Errorf("ansiHTML(%q)\n got %s\nwant %s", tt.In, got, tt.Want)
 			}
-			checkAnsiMarkup(t, tt.in, got)
+			checkAnsiMarkup(t, tt.In, got)
 		})
 	}
 }
@@ -184,4 +197,22 @@ func BenchmarkAnsiHTML(b *testing.B) {
 	for b.Loop() {
 		ansiHTML(line)
 	}
+}
+
+// TestAnsiCasesFile keeps testdata/ansi_cases.json equal to ansiCases,
+// less the inputs that are not valid UTF-8 (JSON cannot carry them to the
+// browser unchanged); rewrite it with -update.
+func TestAnsiCasesFile(t *testing.T) {
+	t.Parallel()
+	var cases []ansiCase
+	for _, c := range ansiCases() {
+		if utf8.ValidString(c.In) {
+			cases = append(cases, c)
+		}
+	}
+	b, err := json.MarshalIndent(cases, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkGoldenFile(t, filepath.Join("testdata", "ansi_cases.json"), string(b)+"\n")
 }

@@ -1176,6 +1176,8 @@
     logLineCount: () => (logView ? logView.count() : 0),
     lastLogN: () => (logView ? logView.lastN() : 0),
     state: () => (logView ? logView.state() : 'none'),
+    // The browser tests hold this renderer to the server's (ansi.go).
+    ansi: (text) => ansiToHtml(String(text)),
   };
 
   if (doc.readyState === 'loading') doc.addEventListener('DOMContentLoaded', init);
