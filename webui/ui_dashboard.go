@@ -1,0 +1,183 @@
+package webui
+
+import (
+	"fmt"
+	"html/template"
+	"maps"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/fastflow-dev/fastflow/operator"
+	"github.com/fastflow-dev/fastflow/repo"
+	"github.com/fastflow-dev/fastflow/status"
+)
+
+// dashSync is the sync card of the dashboard.
+type dashSync struct {
+	SyncHealth
+	CommitURL string
+}
+
+// dashboardView is the body of the dashboard.
+type dashboardView struct {
+	Sync       dashSync
+	Pipelines  []uiPipeline
+	Query, Tag string
+	Tags       []string
+	Shown      int
+	Running    int
+	Pending    int
+	Timeline   template.HTML
+	// TimelineNote says when the timeline shows fewer runs than the day had.
+	TimelineNote string
+}
+
+func (s *Server) uiDashboard(w http.ResponseWriter, r *http.Request, u *ui) {
+	ctx := r.Context()
+	now := time.Now()
+	q := r.URL.Query()
+	v := dashboardView{Query: strings.TrimSpace(q.Get("q")), Tag: q.Get("tag")}
+	active, err := s.activeByPipeline(ctx)
+	if err != nil {
+		s.uiOpError(w, r, u, err)
+		return
+	}
+	running := active.running
+	for _, n := range active.running {
+		v.Running += n
+	}
+	for _, n := range active.pending {
+		v.Pending += n
+	}
+	st := s.cfg.Operator.SyncState()
+	// The last day's runs draw the timeline and give most pipelines their
+	// last run, so the page asks the store a handful of questions, not
+	// two per pipeline.
+	recent, err := s.cfg.Store.ListRuns(ctx, status.RunFilter{Since: now.Add(-24 * time.Hour), Limit: 1000})
+	if err != nil {
+		s.uiOpError(w, r, u, fmt.Errorf("runs of the last day: %w", err))
+		return
+	}
+	lastRun := map[string]*status.Run{}
+	for i := range recent.Runs {
+		if _, ok := lastRun[recent.Runs[i].Pipeline]; !ok {
+			lastRun[recent.Runs[i].Pipeline] = &recent.Runs[i]
+		}
+	}
+	stats, err := s.cfg.Store.ListPipelines(ctx)
+	if err != nil {
+		s.uiOpError(w, r, u, fmt.Errorf("pipeline counters: %w", err))
+		return
+	}
+	statsOf := make(map[string]status.Pipeline, len(stats))
+	for _, p := range stats {
+		statsOf[p.Name] = p
+	}
+	var fires []timelineFire
+	tags := map[string]bool{}
+	if st.Live != nil {
+		v.Sync.Revision = st.Live.ShortRevision()
+		v.Sync.CommitMessage = firstLine(st.Live.CommitMessage)
+		v.Sync.CommitURL = s.commitURL(st.Live.Revision)
+		for _, p := range st.Live.Pipelines {
+			last, ok := lastRun[p.Name]
+			if !ok {
+				page, err := s.cfg.Store.ListRuns(ctx, status.RunFilter{Pipeline: p.Name, Limit: 1})
+				if err != nil {
+					s.uiOpError(w, r, u, fmt.Errorf("last run of %s: %w", p.Name, err))
+					return
+				}
+				if len(page.Runs) > 0 {
+					last = &page.Runs[0]
+				}
+			}
+			j := newPipelineJSON(st.Live.Revision, p, statsOf[p.Name], last, now)
+			row := newUIPipeline(j, running[p.Name], s.cfg.Operator.PolicyFor(p.Spec))
+			row.Hidden = !matchesFilter(p, v.Query, v.Tag)
+			if !row.Hidden {
+				v.Shown++
+			}
+			for _, t := range p.Spec.Tags {
+				tags[t] = true
+			}
+			v.Pipelines = append(v.Pipelines, row)
+			if row.Runnable {
+				fires = append(fires, firesWithin(p, now, now.Add(timelineAhead))...)
+			}
+		}
+	}
+	v.Tags = slices.Sorted(maps.Keys(tags))
+	v.Sync.LastSyncAt = timeOrNil(st.Last.FinishedAt)
+	v.Sync.Outcome, v.Sync.Error, v.Sync.Running = st.Last.Outcome, st.Last.Error, st.Running
+	// A run queued before the window that is still going belongs on it.
+	timeline := recent.Runs
+	for _, r := range active.runs {
+		if r.QueuedAt.Before(now.Add(-24 * time.Hour)) {
+			timeline = append(timeline, r)
+		}
+	}
+	if recent.NextCursor != "" {
+		v.TimelineNote = fmt.Sprintf("the newest %d runs", len(recent.Runs))
+	}
+	v.Timeline = timelineChart(timeline, fires, now)
+	s.render(w, r, u, http.StatusOK, "dashboard", pageView{Title: "Dashboard", Nav: "dashboard", Refresh: uiRefresh,
+		Crumbs: []crumb{{"Dashboard", ""}}, Body: v})
+}
+
+// matchesFilter is the dashboard's filter: a case-insensitive part of the
+// name or description, and a tag.
+func matchesFilter(p repo.Pipeline, query, tag string) bool {
+	if tag != "" && !slices.Contains(p.Spec.Tags, tag) {
+		return false
+	}
+	if query == "" {
+		return true
+	}
+	q := strings.ToLower(query)
+	return strings.Contains(strings.ToLower(p.Name), q) || strings.Contains(strings.ToLower(p.Spec.Description), q)
+}
+
+// firesPerSchedule bounds the marks of one schedule on the timeline: a
+// five-minute schedule would otherwise draw 72, and each costs a cron
+// evaluation on every dashboard load.
+const firesPerSchedule = 4
+
+// firesWithin lists the pipeline's next scheduled fires in (from, to].
+func firesWithin(p repo.Pipeline, from, to time.Time) []timelineFire {
+	var out []timelineFire
+	for _, sc := range p.Spec.AllSchedules() {
+		t := from
+		for range firesPerSchedule {
+			next, err := operator.NextFire(sc, t)
+			if err != nil || next.After(to) || !next.After(t) {
+				break
+			}
+			out = append(out, timelineFire{Pipeline: p.Name, At: next})
+			t = next
+		}
+	}
+	return out
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
+}
+
+// githubURL is the repository's page, when it is on GitHub.
+func (s *Server) githubURL() string {
+	if s.cfg.RepoFullName == "" {
+		return ""
+	}
+	return "https://github.com/" + s.cfg.RepoFullName
+}
+
+func (s *Server) commitURL(rev string) string {
+	if base := s.githubURL(); base != "" && rev != "" {
+		return base + "/commit/" + url.PathEscape(rev)
+	}
+	return ""
+}

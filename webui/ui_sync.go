@@ -1,0 +1,76 @@
+package webui
+
+import (
+	"cmp"
+	"fmt"
+	"net/http"
+	"slices"
+	"time"
+)
+
+// syncRow is one sync attempt on the sync page.
+type syncRow struct {
+	syncJSON
+	Duration string
+}
+
+// preheatRow is one pipeline's dependency cache on the sync page.
+type preheatRow struct {
+	Pipeline, State, Output string
+	LastWarmup              *time.Time
+}
+
+// syncPageView is the body of the sync page.
+type syncPageView struct {
+	Revision, ShortRevision, Branch, CommitMessage, CommitAuthor, CommitURL string
+	CommittedAt, LastSuccessAt                                              *time.Time
+	Running                                                                 bool
+	History                                                                 []syncRow
+	LastError                                                               *syncRow
+	PreHeat                                                                 []preheatRow
+}
+
+func (s *Server) uiSync(w http.ResponseWriter, r *http.Request, u *ui) {
+	ctx := r.Context()
+	st := s.cfg.Operator.SyncState()
+	v := syncPageView{Running: st.Running, LastSuccessAt: timeOrNil(st.LastSuccess)}
+	if st.Live != nil {
+		v.Revision, v.ShortRevision, v.Branch = st.Live.Revision, st.Live.ShortRevision(), st.Live.Branch
+		v.CommitMessage, v.CommitAuthor, v.CommittedAt = st.Live.CommitMessage, st.Live.CommitAuthor, timeOrNil(st.Live.CommittedAt)
+		v.CommitURL = s.commitURL(st.Live.Revision)
+	}
+	evs, err := s.cfg.Store.ListSyncs(ctx, syncHistory)
+	if err != nil {
+		s.uiOpError(w, r, u, fmt.Errorf("list syncs: %w", err))
+		return
+	}
+	for _, ev := range evs {
+		row := syncRow{syncJSON: newSyncJSON(ev)}
+		if !ev.StartedAt.IsZero() && !ev.FinishedAt.IsZero() {
+			row.Duration = formatDuration(ev.FinishedAt.Sub(ev.StartedAt))
+		}
+		v.History = append(v.History, row)
+		if ev.Error != "" && v.LastError == nil {
+			v.LastError = &row
+		}
+	}
+	pls, err := s.cfg.Store.ListPipelines(ctx)
+	if err != nil {
+		s.uiOpError(w, r, u, fmt.Errorf("list pipelines: %w", err))
+		return
+	}
+	for _, p := range pls {
+		if !p.HasRequirements {
+			continue
+		}
+		row := preheatRow{Pipeline: p.Name, State: cacheWords(pipelineJSON{HasRequirements: true, CacheStatus: p.CacheStatus}),
+			LastWarmup: timeOrNil(p.LastCacheWarmup)}
+		if row.State == "failed" {
+			row.Output = p.CacheOutput
+		}
+		v.PreHeat = append(v.PreHeat, row)
+	}
+	slices.SortFunc(v.PreHeat, func(a, b preheatRow) int { return cmp.Compare(a.Pipeline, b.Pipeline) })
+	s.render(w, r, u, http.StatusOK, "sync", pageView{Title: "Sync", Nav: "sync", Refresh: uiRefresh,
+		Crumbs: []crumb{{"Dashboard", "/"}, {"Sync", ""}}, Body: v})
+}
