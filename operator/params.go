@@ -51,7 +51,7 @@ func resolveParams(decl map[string]schemas.Parameter, given map[string]any) (map
 			fields[name] = fmt.Sprintf("want %s%s", p.Type, enumHint(p))
 			continue
 		}
-		out[name] = envValue(v)
+		out[name] = EnvValue(v)
 	}
 	for name, p := range decl {
 		if _, ok := given[name]; ok {
@@ -59,7 +59,7 @@ func resolveParams(decl map[string]schemas.Parameter, given map[string]any) (map
 		}
 		switch {
 		case p.Default != nil:
-			out[name] = envValue(p.Default)
+			out[name] = EnvValue(p.Default)
 		case p.Required:
 			fields[name] = "required"
 		}
@@ -79,14 +79,15 @@ func enumHint(p schemas.Parameter) string {
 		if i > 0 {
 			s += ","
 		}
-		s += " " + envValue(e)
+		s += " " + EnvValue(e)
 	}
 	return s + ")"
 }
 
-// envValue renders a JSON value the way a pipeline reads it from its env:
+// EnvValue renders a JSON value the way a pipeline reads it from its env
+// (and the run form shows defaults and choices):
 // integers without a decimal point, booleans as true/false.
-func envValue(v any) string {
+func EnvValue(v any) string {
 	switch x := v.(type) {
 	case string:
 		return x

@@ -90,8 +90,6 @@ type opFailure struct {
 	title      string
 	detail     any
 	retryAfter string
-	// fields are per-parameter problems of a run request.
-	fields map[string]string
 }
 
 // classifyOpError maps an error to its answer. Anything unexpected is a 500
@@ -100,7 +98,7 @@ func classifyOpError(err error) opFailure {
 	var perr *operator.ParamError
 	switch {
 	case errors.As(err, &perr):
-		return opFailure{code: http.StatusUnprocessableEntity, title: "invalid parameters", detail: perr.Fields, fields: perr.Fields}
+		return opFailure{code: http.StatusUnprocessableEntity, title: "invalid parameters", detail: perr.Fields}
 	case errors.Is(err, operator.ErrPipelineNotFound), errors.Is(err, operator.ErrRunNotFound), errors.Is(err, status.ErrNotFound):
 		return opFailure{code: http.StatusNotFound, title: "not found", detail: publicMessage(err)}
 	case errors.Is(err, operator.ErrPipelineDisabled):
@@ -132,17 +130,25 @@ func classifyOpError(err error) opFailure {
 // status code. Anything unexpected is logged once, here, and answers 500
 // without internals.
 func (s *Server) writeOpError(w http.ResponseWriter, r *http.Request, err error) {
+	if f, ok := s.opFailed(w, r, err); ok {
+		writeError(w, f.code, f.title, f.detail)
+	}
+}
+
+// opFailed classifies err for an answer, logs it once if it is unexpected,
+// and sets Retry-After; false when the client is gone and nobody reads one.
+func (s *Server) opFailed(w http.ResponseWriter, r *http.Request, err error) (opFailure, bool) {
 	f := classifyOpError(err)
 	switch f.code {
 	case 0:
-		return // nobody reads the answer
+		return f, false
 	case http.StatusInternalServerError:
-		s.log.Error("api request", "method", r.Method, "path", r.URL.Path, "err", err)
+		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 	if f.retryAfter != "" {
 		w.Header().Set("Retry-After", f.retryAfter)
 	}
-	writeError(w, f.code, f.title, f.detail)
+	return f, true
 }
 
 // publicMessage is the error text without the package prefix of the
@@ -176,21 +182,29 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
 // runFromPath validates the {id} path value and loads the run. A malformed
 // id answers 404 here, before the store or a file is touched.
 func (s *Server) runFromPath(w http.ResponseWriter, r *http.Request) (status.Run, bool) {
-	id := r.PathValue("id")
-	if !runIDPattern.MatchString(id) {
+	run, err := s.runByID(r.Context(), r.PathValue("id"))
+	switch {
+	case errors.Is(err, status.ErrNotFound):
 		writeError(w, http.StatusNotFound, "not found", "no run with that id")
 		return status.Run{}, false
-	}
-	run, err := s.cfg.Store.GetRun(r.Context(), id)
-	if errors.Is(err, status.ErrNotFound) {
-		writeError(w, http.StatusNotFound, "not found", "no run with that id")
-		return status.Run{}, false
-	}
-	if err != nil {
-		s.writeOpError(w, r, fmt.Errorf("get run %s: %w", id, err))
+	case err != nil:
+		s.writeOpError(w, r, err)
 		return status.Run{}, false
 	}
 	return run, true
+}
+
+// runByID loads a run. A malformed id is status.ErrNotFound before the
+// store or any file is touched, so user input never builds a path.
+func (s *Server) runByID(ctx context.Context, id string) (status.Run, error) {
+	if !runIDPattern.MatchString(id) {
+		return status.Run{}, fmt.Errorf("run %q: %w", id, status.ErrNotFound)
+	}
+	run, err := s.cfg.Store.GetRun(ctx, id)
+	if err != nil {
+		return status.Run{}, fmt.Errorf("get run %s: %w", id, err)
+	}
+	return run, nil
 }
 
 // runJSON is a run as the API returns it (DESIGN.md "Run record").

@@ -429,7 +429,7 @@ func wantsPage(r *http.Request) bool {
 // isPageForm reports whether r is a page's form posted by a browser
 // without JavaScript (app.js asks for JSON, and handles a 401 itself).
 func isPageForm(r *http.Request) bool {
-	if r.Method != http.MethodPost || strings.HasPrefix(r.URL.Path, "/api/") || strings.Contains(r.Header.Get("Accept"), "application/json") {
+	if r.Method != http.MethodPost || strings.HasPrefix(r.URL.Path, "/api/") || wantsJSON(r) {
 		return false
 	}
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))

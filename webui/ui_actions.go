@@ -47,21 +47,20 @@ func (s *Server) answerAction(w http.ResponseWriter, r *http.Request, code int, 
 
 // actionFailed answers an error of the operator or the store.
 func (s *Server) actionFailed(w http.ResponseWriter, r *http.Request, what string, err error, back string) {
-	f := classifyOpError(err)
-	switch f.code {
-	case 0:
+	f, ok := s.opFailed(w, r, err)
+	if !ok {
 		return
-	case http.StatusInternalServerError:
-		s.log.Error("ui action", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
-	if f.retryAfter != "" {
-		w.Header().Set("Retry-After", f.retryAfter)
+	res := actionResult{Message: what + ": " + f.title}
+	switch d := f.detail.(type) {
+	case string:
+		if d != "" {
+			res.Message += " (" + d + ")"
+		}
+	case map[string]string:
+		res.Errors = d // per-parameter problems, shown beside their fields
 	}
-	msg := what + ": " + f.title
-	if d, ok := f.detail.(string); ok && d != "" {
-		msg += " (" + d + ")"
-	}
-	s.answerAction(w, r, f.code, actionResult{Message: msg, Errors: f.fields}, back)
+	s.answerAction(w, r, f.code, res, back)
 }
 
 // maxFormBytes bounds an action's form; a run form has a few fields.
@@ -119,14 +118,13 @@ func (s *Server) uiActionReset(w http.ResponseWriter, r *http.Request, _ *ui) {
 
 // runAction loads the run of an action's path; false when it answered.
 func (s *Server) runAction(w http.ResponseWriter, r *http.Request) (status.Run, bool) {
-	id := r.PathValue("id")
-	if !runIDPattern.MatchString(id) {
+	run, err := s.runByID(r.Context(), r.PathValue("id"))
+	switch {
+	case errors.Is(err, status.ErrNotFound):
 		s.answerAction(w, r, http.StatusNotFound, actionResult{Message: "No run with that id."}, "/runs")
 		return status.Run{}, false
-	}
-	run, err := s.cfg.Store.GetRun(r.Context(), id)
-	if err != nil {
-		s.actionFailed(w, r, "Run not found", fmt.Errorf("get run %s: %w", id, err), "/runs")
+	case err != nil:
+		s.actionFailed(w, r, "Run not loaded", err, "/runs")
 		return status.Run{}, false
 	}
 	return run, true

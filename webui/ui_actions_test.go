@@ -71,7 +71,7 @@ func TestUIActionsJSON(t *testing.T) {
 		{name: "invalid pipeline", path: "/pipelines/broken/run", code: 409, message: "pipeline is invalid"},
 		{name: "unknown pipeline", path: "/pipelines/nope/run", code: 404, message: "not found"},
 		{name: "cancel a finished run", path: "/runs/" + uiRunOK + "/cancel", code: 409, message: "already ended SUCCESS"},
-		{name: "cancel an unknown run", path: "/runs/0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4aff/cancel", code: 404, message: "Run not found"},
+		{name: "cancel an unknown run", path: "/runs/0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4aff/cancel", code: 404, message: "No run with that id"},
 		{name: "retry a malformed id", path: "/runs/..%2F..%2Fetc/retry", code: 404, message: "No run with that id"},
 		{name: "reset counters", path: "/pipelines/nightly/reset", code: 200, ok: true, message: "Counters of nightly reset."},
 		{name: "reset an unknown pipeline", path: "/pipelines/nope/reset", code: 404, message: "No pipeline named nope."},

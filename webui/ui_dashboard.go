@@ -12,6 +12,7 @@ import (
 
 	"github.com/fastflow-dev/fastflow/operator"
 	"github.com/fastflow-dev/fastflow/repo"
+	"github.com/fastflow-dev/fastflow/schemas"
 	"github.com/fastflow-dev/fastflow/status"
 )
 
@@ -56,7 +57,7 @@ func (s *Server) uiDashboard(w http.ResponseWriter, r *http.Request, u *ui) {
 	// The last day's runs draw the timeline and give most pipelines their
 	// last run, so the page asks the store a handful of questions, not
 	// two per pipeline.
-	recent, err := s.cfg.Store.ListRuns(ctx, status.RunFilter{Since: now.Add(-24 * time.Hour), Limit: 1000})
+	recent, err := s.cfg.Store.ListRuns(ctx, status.RunFilter{Since: now.Add(-tlPast), Limit: 1000})
 	if err != nil {
 		s.uiOpError(w, r, u, fmt.Errorf("runs of the last day: %w", err))
 		return
@@ -105,7 +106,7 @@ func (s *Server) uiDashboard(w http.ResponseWriter, r *http.Request, u *ui) {
 			}
 			v.Pipelines = append(v.Pipelines, row)
 			if row.Runnable {
-				fires = append(fires, firesWithin(p, now, now.Add(timelineAhead))...)
+				fires = append(fires, firesWithin(p, now, now.Add(tlFuture))...)
 			}
 		}
 	}
@@ -115,7 +116,7 @@ func (s *Server) uiDashboard(w http.ResponseWriter, r *http.Request, u *ui) {
 	// A run queued before the window that is still going belongs on it.
 	timeline := recent.Runs
 	for _, r := range active.runs {
-		if r.QueuedAt.Before(now.Add(-24 * time.Hour)) {
+		if r.QueuedAt.Before(now.Add(-tlPast)) {
 			timeline = append(timeline, r)
 		}
 	}
@@ -149,15 +150,24 @@ const firesPerSchedule = 4
 func firesWithin(p repo.Pipeline, from, to time.Time) []timelineFire {
 	var out []timelineFire
 	for _, sc := range p.Spec.AllSchedules() {
-		t := from
-		for range firesPerSchedule {
-			next, err := operator.NextFire(sc, t)
-			if err != nil || next.After(to) || !next.After(t) {
-				break
-			}
-			out = append(out, timelineFire{Pipeline: p.Name, At: next})
-			t = next
+		for _, at := range nextFires(sc, from, to, firesPerSchedule) {
+			out = append(out, timelineFire{Pipeline: p.Name, At: at})
 		}
+	}
+	return out
+}
+
+// nextFires returns up to n fires of sc after from, none after to (zero:
+// no bound), computed as the scheduler does.
+func nextFires(sc schemas.Schedule, from, to time.Time, n int) []time.Time {
+	var out []time.Time
+	for t := from; len(out) < n; {
+		next, err := operator.NextFire(sc, t)
+		if err != nil || !next.After(t) || (!to.IsZero() && next.After(to)) {
+			break
+		}
+		out = append(out, next)
+		t = next
 	}
 	return out
 }

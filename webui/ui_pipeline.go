@@ -93,7 +93,7 @@ func (s *Server) renderPipeline(w http.ResponseWriter, r *http.Request, u *ui, c
 		return
 	}
 	// One listing serves the chart, the recent runs and the last run.
-	page, err := s.cfg.Store.ListRuns(ctx, status.RunFilter{Pipeline: name, Limit: uiChartRuns})
+	page, err := s.cfg.Store.ListRuns(ctx, status.RunFilter{Pipeline: name, Limit: durRuns})
 	if err != nil {
 		s.uiOpError(w, r, u, fmt.Errorf("runs of %s: %w", name, err))
 		return
@@ -127,15 +127,11 @@ func (s *Server) renderPipeline(w http.ResponseWriter, r *http.Request, u *ui, c
 		if sc.Name != "" {
 			sv.Label = sc.Name + ": " + sv.Label
 		}
-		t := now
-		for i := 0; fires && i < 5; i++ {
-			next, err := operator.NextFire(sc, t)
-			if err != nil || !next.After(t) {
-				break
+		if fires {
+			for _, next := range nextFires(sc, now, time.Time{}, 5) {
+				sv.Next = append(sv.Next, zonedTime{Text: next.In(sc.Location()).Format("Mon 2006-01-02 15:04:05 MST"),
+					UTC: next.UTC().Format("2006-01-02 15:04:05 UTC")})
 			}
-			sv.Next = append(sv.Next, zonedTime{Text: next.In(sc.Location()).Format("Mon 2006-01-02 15:04:05 MST"),
-				UTC: next.UTC().Format("2006-01-02 15:04:05 UTC")})
-			t = next
 		}
 		v.Schedules = append(v.Schedules, sv)
 	}
@@ -143,10 +139,10 @@ func (s *Server) renderPipeline(w http.ResponseWriter, r *http.Request, u *ui, c
 		prm := p.Spec.Parameters[pname]
 		f := paramField{Name: pname, Type: prm.Type, Description: prm.Description, Required: prm.Required && prm.Default == nil}
 		if prm.Default != nil {
-			f.Default, f.HasDefault = envText(prm.Default), true
+			f.Default, f.HasDefault = operator.EnvValue(prm.Default), true
 		}
 		for _, e := range prm.Enum {
-			f.Enum = append(f.Enum, envText(e))
+			f.Enum = append(f.Enum, operator.EnvValue(e))
 		}
 		if values != nil {
 			f.Value = values.Get("p." + pname)
@@ -156,18 +152,6 @@ func (s *Server) renderPipeline(w http.ResponseWriter, r *http.Request, u *ui, c
 	}
 	s.render(w, r, u, code, "pipeline", pageView{Title: name, Nav: "dashboard",
 		Crumbs: []crumb{{"Dashboard", "/"}, {name, ""}}, Body: v})
-}
-
-// envText writes a JSON value as the text a form field holds.
-func envText(v any) string {
-	switch x := v.(type) {
-	case string:
-		return x
-	case float64:
-		return strconv.FormatFloat(x, 'f', -1, 64)
-	default:
-		return fmt.Sprint(x)
-	}
 }
 
 func runViews(runs []status.Run) []runJSON {

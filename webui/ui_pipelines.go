@@ -16,15 +16,11 @@ const (
 	// the same cap the live viewer keeps.
 	uiLogLines = 2000
 	// uiRecentRuns is how many runs the pipeline page lists; its chart
-	// shows uiChartRuns.
+	// shows as many as durationChart draws.
 	uiRecentRuns = 20
-	uiChartRuns  = 50
 	// uiRefresh is how often, in seconds, app.js reloads the main part of
 	// the overview pages.
 	uiRefresh = 10
-	// timelineAhead is how far past now the dashboard's timeline marks
-	// scheduled fires.
-	timelineAhead = 6 * time.Hour
 )
 
 // cacheWords names the dependency cache state of a pipeline for people.

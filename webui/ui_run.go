@@ -110,18 +110,13 @@ type runPageView struct {
 }
 
 func (s *Server) loadRun(w http.ResponseWriter, r *http.Request, u *ui) (status.Run, bool) {
-	id := r.PathValue("id")
-	if !runIDPattern.MatchString(id) {
+	run, err := s.runByID(r.Context(), r.PathValue("id"))
+	switch {
+	case errors.Is(err, status.ErrNotFound):
 		s.renderError(w, r, u, http.StatusNotFound, "No run with that id.")
 		return status.Run{}, false
-	}
-	run, err := s.cfg.Store.GetRun(r.Context(), id)
-	if errors.Is(err, status.ErrNotFound) {
-		s.renderError(w, r, u, http.StatusNotFound, "No run with that id.")
-		return status.Run{}, false
-	}
-	if err != nil {
-		s.uiOpError(w, r, u, fmt.Errorf("get run %s: %w", id, err))
+	case err != nil:
+		s.uiOpError(w, r, u, err)
 		return status.Run{}, false
 	}
 	return run, true

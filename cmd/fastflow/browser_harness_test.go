@@ -17,7 +17,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -25,6 +24,9 @@ import (
 
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
+
+	"github.com/fastflow-dev/fastflow/runtime/docker/dockertest"
+	"github.com/fastflow-dev/fastflow/status"
 )
 
 const (
@@ -40,12 +42,6 @@ const (
 // chromiumNames are the browsers the tests look for, in order.
 var chromiumNames = []string{"chromium", "chromium-browser", "google-chrome"}
 
-// browserCI reports CI=true, read as dockertest reads it.
-func browserCI() bool {
-	ci, _ := strconv.ParseBool(os.Getenv("CI"))
-	return ci
-}
-
 // requireChromium returns the path of the first browser of chromiumNames on
 // PATH. Without one it skips the test on a developer machine and fails it
 // under CI=true, where a green run must mean the browser tests ran.
@@ -58,7 +54,7 @@ func requireChromium(t testing.TB) string {
 	}
 	msg := "chromium: no browser on PATH (looked for " + strings.Join(chromiumNames, ", ") +
 		"; run scripts/test-env.sh as root on Debian to install Debian's chromium)"
-	if browserCI() {
+	if dockertest.InCI() {
 		t.Fatal(msg + " [CI=true: a missing Chromium is a failure]")
 	}
 	t.Skip(msg)
@@ -520,9 +516,6 @@ type apiRunInfo struct {
 	FinishedAt *time.Time `json:"finished_at"`
 }
 
-// finalStatuses are the statuses a run ends in.
-var finalStatuses = map[string]bool{"SUCCESS": true, "FAILED": true, "CANCELLED": true, "TIMEOUT": true, "INTERRUPTED": true}
-
 // apiStartRun starts a run of pipeline through the API and returns its id.
 func apiStartRun(s *testServer, pipeline string, params map[string]any) string {
 	s.t.Helper()
@@ -553,7 +546,7 @@ func apiWaitRun(s *testServer, id string, timeout time.Duration) apiRunInfo {
 	deadline := time.Now().Add(timeout)
 	for {
 		run := apiRun(s, id)
-		if finalStatuses[run.Status] {
+		if status.RunStatus(run.Status).Final() {
 			return run
 		}
 		if time.Now().After(deadline) {

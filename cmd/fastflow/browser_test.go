@@ -25,6 +25,8 @@ import (
 	cdpruntime "github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/device"
+
+	"github.com/fastflow-dev/fastflow/status"
 )
 
 const (
@@ -196,11 +198,11 @@ func TestBrowserRunWithParameter(t *testing.T) {
 			if firstAt.IsZero() && s.Lines > 0 {
 				first, firstAt = s, time.Now()
 			}
-			sawLive = sawLive || (s.State == "live" && !finalStatuses[s.Status])
+			sawLive = sawLive || (s.State == "live" && !status.RunStatus(s.Status).Final())
 			if s.Status == "SUCCESS" {
 				break
 			}
-			if finalStatuses[s.Status] {
+			if status.RunStatus(s.Status).Final() {
 				t.Fatalf("run %s ended %s, want SUCCESS\n%s", id, s.Status, b.pageText())
 			}
 		}
@@ -212,7 +214,7 @@ func TestBrowserRunWithParameter(t *testing.T) {
 	if firstAt.IsZero() {
 		t.Fatal("no log line appeared before the page showed SUCCESS")
 	}
-	if first.Lines >= 6 || finalStatuses[first.Status] {
+	if first.Lines >= 6 || status.RunStatus(first.Status).Final() {
 		t.Errorf("the first lines arrived as %+v: want fewer than 6 lines and a run not ended yet", first)
 	}
 	if !sawLive {
@@ -379,7 +381,7 @@ func TestBrowserLogCap(t *testing.T) {
 			if s.Count > 2000 || s.DOM > 2000 {
 				t.Fatalf("the page holds %d lines (logLineCount %d), over 2000 (last n %d, state %s)", s.DOM, s.Count, s.Last, s.State)
 			}
-			if s.State == "ended" && finalStatuses[s.Status] {
+			if s.State == "ended" && status.RunStatus(s.Status).Final() {
 				break
 			}
 		}
@@ -685,7 +687,7 @@ while n < total:
 			if count > 2000 {
 				b.Fatalf("the page holds %d lines, over 2000", count)
 			}
-			if finalStatuses[evalJS[string](br, runStatusJS)] {
+			if status.RunStatus(evalJS[string](br, runStatusJS)).Final() {
 				return
 			}
 			time.Sleep(5 * time.Second)

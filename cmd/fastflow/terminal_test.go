@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -52,25 +51,6 @@ func openPTY(t *testing.T) (master, slave *os.File) {
 	return master, slave
 }
 
-// syncBuffer is a bytes.Buffer the command writes and the test reads at
-// once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestPasswordAtATerminal: at a terminal, `user add` asks for the password
 // twice and the terminal never shows it; two different entries change
 // nothing.
@@ -85,7 +65,7 @@ func TestPasswordAtATerminal(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			master, slave := openPTY(t)
-			var stderr syncBuffer
+			var stderr tailBuffer // safe for the command and the test at once
 			done := make(chan error, 1)
 			user := strings.ReplaceAll(tt.name, " ", "")
 			go func() {

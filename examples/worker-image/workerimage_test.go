@@ -30,27 +30,6 @@ const (
 	runTimeout = 2 * time.Minute
 )
 
-func inCI() bool {
-	ci, _ := strconv.ParseBool(os.Getenv("CI"))
-	return ci
-}
-
-// requireImage skips the test without a Docker engine or without the image
-// (make worker-image builds it), and fails it under CI=true.
-func requireImage(t *testing.T) {
-	t.Helper()
-	dockertest.RequireDocker(t)
-	out, err := exec.Command("docker", "image", "inspect", "-f", "{{.Id}}", image).CombinedOutput()
-	if err != nil {
-		msg := fmt.Sprintf("%s is missing (build it with `make worker-image` or scripts/worker-image.sh): %v: %s",
-			image, err, bytes.TrimSpace(out))
-		if inCI() {
-			t.Fatal(msg + " [CI=true: a missing worker image is a failure]")
-		}
-		t.Skip(msg)
-	}
-}
-
 type result struct {
 	stdout, stderr string
 	code           int
@@ -168,7 +147,7 @@ func expect(t *testing.T, r result, code int, stdout string) {
 // TestImageIsUpToDate fails when the image was built from another recipe, so
 // the tests below would check an old stand-in.
 func TestImageIsUpToDate(t *testing.T) {
-	requireImage(t)
+	dockertest.RequireImage(t, image)
 	out, err := exec.Command("bash", "../../scripts/worker-image.sh", "--check").CombinedOutput()
 	if err != nil {
 		t.Fatalf("%s is stale: rebuild it with `make worker-image` (scripts/worker-image.sh): %v\n%s", image, err, out)
@@ -176,7 +155,7 @@ func TestImageIsUpToDate(t *testing.T) {
 }
 
 func TestVersionSaysStandIn(t *testing.T) {
-	requireImage(t)
+	dockertest.RequireImage(t, image)
 	r := run(t, nil, "uv", "--version")
 	if r.code != 0 || !strings.HasPrefix(r.stdout, "uv ") || !strings.Contains(r.stdout, "stand-in") {
 		t.Fatalf("uv --version: exit %d, %q; want `uv VERSION (stand-in ...)`, exit 0 (stderr: %s)", r.code, r.stdout, r.stderr)
@@ -189,7 +168,7 @@ func TestVersionSaysStandIn(t *testing.T) {
 }
 
 func TestUnknownSubcommandFails(t *testing.T) {
-	requireImage(t)
+	dockertest.RequireImage(t, image)
 	r := run(t, nil, "uv", "frobnicate")
 	if r.code != 2 || !strings.Contains(r.stderr, "unrecognized subcommand 'frobnicate'") {
 		t.Errorf("uv frobnicate: exit %d, stderr %q; want exit 2 and a clear error", r.code, r.stderr)
@@ -197,7 +176,7 @@ func TestUnknownSubcommandFails(t *testing.T) {
 }
 
 func TestRunPassesOutputAndExitCodes(t *testing.T) {
-	requireImage(t)
+	dockertest.RequireImage(t, image)
 	s := newSandbox(t, map[string]string{
 		"hello.py": "import sys\nprint('hello from', sys.argv[1:])\n",
 		"boom.py":  "raise ValueError('boom')\n",
@@ -216,7 +195,7 @@ func TestRunPassesOutputAndExitCodes(t *testing.T) {
 }
 
 func TestRunWithRequirementsReusesTheEnvironment(t *testing.T) {
-	requireImage(t)
+	dockertest.RequireImage(t, image)
 	s := newSandbox(t, map[string]string{
 		"requirements.txt": "fastflow-testpkg==1.0.0\n",
 		"none.txt":         "# no requirement\n",
@@ -252,7 +231,7 @@ func TestRunWithRequirementsReusesTheEnvironment(t *testing.T) {
 }
 
 func TestPipInstallWarmsTheRunEnvironment(t *testing.T) {
-	requireImage(t)
+	dockertest.RequireImage(t, image)
 	s := newSandbox(t, map[string]string{"requirements.txt": "fastflow-testpkg==1.0.0\n"})
 	r := s.run(t, "uv", "pip", "install", "-r", "/app/requirements.txt")
 	if r.code != 0 {
@@ -279,7 +258,7 @@ func TestPipInstallWarmsTheRunEnvironment(t *testing.T) {
 }
 
 func TestMissingRequirementFails(t *testing.T) {
-	requireImage(t)
+	dockertest.RequireImage(t, image)
 	s := newSandbox(t, map[string]string{
 		"requirements.txt": "fastflow-testpkg==1.0.0\nfastflow-not-there==9.9\n",
 		"main.py":          "print('must not run')\n",
@@ -301,7 +280,7 @@ func TestMissingRequirementFails(t *testing.T) {
 }
 
 func TestConcurrentRunsShareOneEnvironment(t *testing.T) {
-	requireImage(t)
+	dockertest.RequireImage(t, image)
 	s := newSandbox(t, map[string]string{
 		"requirements.txt": "fastflow-testpkg==1.0.0\n",
 		"main.py":          "import fastflow_testpkg\nprint(fastflow_testpkg.greet('concurrent'))\n",
@@ -327,7 +306,7 @@ func TestConcurrentRunsShareOneEnvironment(t *testing.T) {
 // TestSIGTERMReachesTheScript stops a running container with a grace period:
 // the script's handler must run, and its exit code must be the container's.
 func TestSIGTERMReachesTheScript(t *testing.T) {
-	requireImage(t)
+	dockertest.RequireImage(t, image)
 	s := newSandbox(t, map[string]string{
 		"requirements.txt": "fastflow-testpkg==1.0.0\n",
 		"trap.py": "import signal, sys, time\n" +

@@ -42,7 +42,7 @@ func RequireDocker(t testing.TB) *docker.Client {
 		if !errors.Is(err, docker.ErrDaemonUnreachable) {
 			msg = "docker: the daemon is not usable: " + err.Error()
 		}
-		if inCI() {
+		if InCI() {
 			t.Fatal(msg + " [CI=true: a missing Docker engine is a failure]")
 		}
 		t.Skip(msg)
@@ -55,7 +55,9 @@ func RequireDocker(t testing.TB) *docker.Client {
 	return c
 }
 
-func inCI() bool {
+// InCI reports whether the tests run in CI (CI=true), where a missing
+// part (Docker, PostgreSQL, Chromium) fails a test instead of skipping it.
+func InCI() bool {
 	ci, _ := strconv.ParseBool(os.Getenv("CI"))
 	return ci
 }
@@ -72,7 +74,7 @@ func RequireImage(t testing.TB, image string) *docker.Client {
 	c := RequireDocker(t)
 	if err := exec.Command("docker", "image", "inspect", image).Run(); err != nil {
 		msg := "docker: image " + image + " is missing (make worker-image builds the local one)"
-		if inCI() {
+		if InCI() {
 			t.Fatal(msg + " [CI=true: a missing image is a failure]")
 		}
 		t.Skip(msg)
