@@ -26,4 +26,11 @@
 // so a slow reader never slows the run. [Hubs] maps run IDs to hubs for the
 // API to find them. [LastLine], [Read] and [Tail] read finished or running
 // logs from their files.
+//
+// A [Follower] is the reader side of that contract, for any [Sequenced]
+// item (log lines here, metrics points in status/metrics): it merges the
+// stored items of a [Source] with the live hub, refills what the hub no
+// longer keeps, resubscribes when it is cut off, and applies a rate limit,
+// so its [Sink] gets every number once, as an item or in a [Gap]. The web
+// UI's SSE streams are such sinks.
 package logs
