@@ -11,7 +11,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"sync"
@@ -19,8 +18,6 @@ import (
 	"time"
 
 	"github.com/fastflow-dev/fastflow/operator"
-	"github.com/fastflow-dev/fastflow/repo"
-	"github.com/fastflow-dev/fastflow/runtime/docker"
 	"github.com/fastflow-dev/fastflow/status"
 	"github.com/fastflow-dev/fastflow/status/credentials"
 	"github.com/fastflow-dev/fastflow/status/logs"
@@ -140,19 +137,7 @@ func benchListRuns(b *testing.B, store *sqlstore.Store, writers int) {
 func listRunsServer(b *testing.B, store *sqlstore.Store) (*Server, string) {
 	b.Helper()
 	ctx := context.Background()
-	data := b.TempDir()
-	syncer, err := repo.NewSyncer(repo.Config{URL: b.TempDir(), Branch: "main", DataDir: data, PipelinesDir: filepath.Join(data, "pipelines")})
-	if err != nil {
-		b.Fatal(err)
-	}
-	rt, err := docker.New(docker.Config{Host: "unix://" + filepath.Join(data, "no-docker.sock")})
-	if err != nil {
-		b.Fatal(err)
-	}
-	op, err := operator.New(operator.Config{WorkerImage: "unused", Instance: "bench", LogsDir: filepath.Join(data, "logs"), UVCacheDir: filepath.Join(data, "uv")}, syncer, store, rt)
-	if err != nil {
-		b.Fatal(err)
-	}
+	op := newFakeOperator()
 	srv, err := New(Config{Operator: op, Store: store})
 	if err != nil {
 		b.Fatal(err)

@@ -13,7 +13,6 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/fastflow-dev/fastflow/operator"
 	"github.com/fastflow-dev/fastflow/status"
 	"github.com/fastflow-dev/fastflow/status/credentials"
 	"github.com/fastflow-dev/fastflow/status/sqlstore"
@@ -23,7 +22,7 @@ import (
 // users, tokens and sessions the way production does.
 type authFixture struct {
 	srv   *Server
-	op    *operator.Operator
+	op    *fakeOperator
 	store status.Store
 }
 

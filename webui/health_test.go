@@ -6,38 +6,23 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"testing"
 
-	"github.com/fastflow-dev/fastflow/operator"
 	"github.com/fastflow-dev/fastflow/repo"
-	"github.com/fastflow-dev/fastflow/runtime/docker"
 	"github.com/fastflow-dev/fastflow/status"
 	"github.com/fastflow-dev/fastflow/status/sqlstore"
 )
 
-// newIdleOperator is an operator that has not synced yet: no revision live.
-func newIdleOperator(t *testing.T) (*operator.Operator, status.Store) {
+// newIdleOperator is an operator that has not synced yet (no revision
+// live, not ready), beside an unmigrated SQLite store.
+func newIdleOperator(t *testing.T) (*fakeOperator, status.Store) {
 	t.Helper()
-	data := t.TempDir()
-	store, err := sqlstore.Open(context.Background(), sqlstore.Config{DataDir: data})
+	store, err := sqlstore.Open(context.Background(), sqlstore.Config{DataDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	syncer, err := repo.NewSyncer(repo.Config{URL: t.TempDir(), Branch: "main", DataDir: data, PipelinesDir: filepath.Join(data, "pipelines")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rt, err := docker.New(docker.Config{Host: "unix://" + filepath.Join(data, "no-docker.sock")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	op, err := operator.New(operator.Config{WorkerImage: "unused", Instance: "health-test", LogsDir: filepath.Join(data, "logs"), UVCacheDir: filepath.Join(data, "uv")}, syncer, store, rt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return op, store
+	return newFakeOperator(), store
 }
 
 func TestHealthStatus(t *testing.T) {
@@ -141,5 +126,50 @@ func TestUnknownRoutesAnswerJSON404(t *testing.T) {
 	}
 	if allow := rec.Header().Get("Allow"); allow == "" {
 		t.Errorf("405 without an Allow header")
+	}
+}
+
+// TestReadyz: /readyz waits for the operator's Ready and a live revision,
+// and turns away load while a critical dependency is down.
+func TestReadyz(t *testing.T) {
+	t.Parallel()
+	up := func(context.Context) error { return nil }
+	down := func(context.Context) error { return errors.New("connection refused") }
+	live := &repo.Snapshot{Revision: "3f2c0000000000000000000000000000000000aa"}
+	tests := []struct {
+		name       string
+		ready      bool
+		live       *repo.Snapshot
+		probe      func(context.Context) error
+		wantCode   int
+		wantStatus string
+	}{
+		{"still reconciling is starting", false, live, up, http.StatusServiceUnavailable, "starting"},
+		{"ready without a revision is not ready", true, nil, up, http.StatusServiceUnavailable, "not ready"},
+		{"ready with a revision and the database up is ready", true, live, up, http.StatusOK, "ready"},
+		{"database down is not ready", true, live, down, http.StatusServiceUnavailable, "not ready"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			op, store := newIdleOperator(t)
+			op.state.Live = tt.live
+			if tt.ready {
+				close(op.ready)
+			}
+			srv, err := New(Config{Operator: op, Store: store, Checks: []Check{{Name: "database", Critical: true, Probe: tt.probe}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			rec := httptest.NewRecorder()
+			srv.ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
+			var body map[string]string
+			if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
+				t.Fatalf("decode %q: %v", rec.Body, err)
+			}
+			if rec.Code != tt.wantCode || body["status"] != tt.wantStatus {
+				t.Errorf("/readyz = %d %q, want %d %q", rec.Code, body["status"], tt.wantCode, tt.wantStatus)
+			}
+		})
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/fastflow-dev/fastflow/operator"
 	"github.com/fastflow-dev/fastflow/status"
 	"github.com/fastflow-dev/fastflow/status/secrets"
 )
@@ -26,7 +25,9 @@ type Check struct {
 
 // Config configures a Server.
 type Config struct {
-	Operator *operator.Operator
+	// Operator runs, cancels and retries runs and knows the live revision;
+	// *operator.Operator in production, a fake in tests.
+	Operator Operator
 	// Store is where users, sessions, tokens, runs and counters live.
 	Store  status.Store
 	Checks []Check
