@@ -25,7 +25,7 @@ import (
 	"github.com/fastflow-dev/fastflow/operator"
 	"github.com/fastflow-dev/fastflow/repo/gittest"
 	"github.com/fastflow-dev/fastflow/status"
-	"github.com/fastflow-dev/fastflow/status/memory"
+	"github.com/fastflow-dev/fastflow/status/sqlstore"
 )
 
 const (
@@ -92,6 +92,26 @@ func deliver(t testing.TB, h http.Handler, d delivery) *httptest.ResponseRecorde
 		t.Errorf("Content-Type %q, want JSON", ct)
 	}
 	return rec
+}
+
+// newDeliveryStore is a migrated SQLite store in the test's temporary
+// directory, closed when the test ends: the receiver's duplicate check runs
+// against the real one.
+func newDeliveryStore(t testing.TB) *sqlstore.Store {
+	t.Helper()
+	s, err := sqlstore.Open(context.Background(), sqlstore.Config{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatalf("open store: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("close store: %v", err)
+		}
+	})
+	if err := s.Migrate(context.Background()); err != nil {
+		t.Fatalf("migrate store: %v", err)
+	}
+	return s
 }
 
 // recorded reports whether id is in the store: recording it again
@@ -251,7 +271,7 @@ func TestWebhookDeliveries(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			store := memory.New()
+			store := newDeliveryStore(t)
 			var syncs syncCounter
 			rc := newWebhookReceiver(testWebhookSecret, tt.repo, tt.branch, store, syncs.requestSync, nil)
 			d := tt.d
@@ -309,7 +329,7 @@ func TestWebhookDeliveries(t *testing.T) {
 // whatever the request carries, and the answer says why.
 func TestWebhookOff(t *testing.T) {
 	t.Parallel()
-	store := memory.New()
+	store := newDeliveryStore(t)
 	var syncs syncCounter
 	rc := newWebhookReceiver("", payloadRepo, payloadBranch, store, syncs.requestSync, nil)
 	push := readPayload(t, "push/with-new-branch.payload.json")
@@ -333,7 +353,7 @@ func TestWebhookOff(t *testing.T) {
 func TestWebhookBodyLimit(t *testing.T) {
 	t.Parallel()
 	var syncs syncCounter
-	rc := newWebhookReceiver(testWebhookSecret, "", "", memory.New(), syncs.requestSync, nil)
+	rc := newWebhookReceiver(testWebhookSecret, "", "", newDeliveryStore(t), syncs.requestSync, nil)
 	tests := []struct {
 		name     string
 		size     int
@@ -370,7 +390,7 @@ func TestWebhookBodyLimit(t *testing.T) {
 func TestWebhookRedelivery(t *testing.T) {
 	t.Parallel()
 	var syncs syncCounter
-	rc := newWebhookReceiver(testWebhookSecret, payloadRepo, payloadBranch, memory.New(), syncs.requestSync, nil)
+	rc := newWebhookReceiver(testWebhookSecret, payloadRepo, payloadBranch, newDeliveryStore(t), syncs.requestSync, nil)
 	push := readPayload(t, "push/with-new-branch.payload.json")
 	sig := signBody(testWebhookSecret, push)
 	steps := []struct {
@@ -446,7 +466,7 @@ func TestWebhookStoreTroubleFailsOpen(t *testing.T) {
 func TestWebhookBurst(t *testing.T) {
 	t.Parallel()
 	var syncs syncCounter
-	rc := newWebhookReceiver(testWebhookSecret, payloadRepo, payloadBranch, memory.New(), syncs.requestSync, nil)
+	rc := newWebhookReceiver(testWebhookSecret, payloadRepo, payloadBranch, newDeliveryStore(t), syncs.requestSync, nil)
 	push := readPayload(t, "push/with-new-branch.payload.json")
 	sig := signBody(testWebhookSecret, push)
 	var wg sync.WaitGroup

@@ -9,8 +9,27 @@ import (
 
 	"github.com/fastflow-dev/fastflow/status"
 	"github.com/fastflow-dev/fastflow/status/credentials"
-	"github.com/fastflow-dev/fastflow/status/memory"
+	"github.com/fastflow-dev/fastflow/status/sqlstore"
 )
+
+// newStore is a migrated SQLite store in the test's temporary directory,
+// closed when the test ends.
+func newStore(t *testing.T) *sqlstore.Store {
+	t.Helper()
+	s, err := sqlstore.Open(t.Context(), sqlstore.Config{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatalf("open store: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("close store: %v", err)
+		}
+	})
+	if err := s.Migrate(t.Context()); err != nil {
+		t.Fatalf("migrate store: %v", err)
+	}
+	return s
+}
 
 func TestEnsureAdmin(t *testing.T) {
 	t.Parallel()
@@ -34,7 +53,7 @@ func TestEnsureAdmin(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			ctx := t.Context()
-			store := memory.New()
+			store := newStore(t)
 			if tt.existing != "" {
 				if _, err := store.CreateUser(ctx, tt.existing, "$2a$04$x"); err != nil {
 					t.Fatal(err)
@@ -78,7 +97,9 @@ func TestEnsureAdmin(t *testing.T) {
 }
 
 // conflictStore loses the race for the first user to another replica.
-type conflictStore struct{ *memory.Store }
+type conflictStore struct{ status.AuthStore }
+
+var _ status.AuthStore = conflictStore{}
 
 func (c conflictStore) CreateUser(ctx context.Context, username, hash string) (status.User, error) {
 	return status.User{}, status.ErrConflict
@@ -86,7 +107,7 @@ func (c conflictStore) CreateUser(ctx context.Context, username, hash string) (s
 
 func TestEnsureAdminLosesRaceQuietly(t *testing.T) {
 	t.Parallel()
-	gen, err := credentials.Hasher{Cost: bcrypt.MinCost}.EnsureAdmin(t.Context(), conflictStore{memory.New()}, "admin", "")
+	gen, err := credentials.Hasher{Cost: bcrypt.MinCost}.EnsureAdmin(t.Context(), conflictStore{newStore(t)}, "admin", "")
 	if err != nil || gen != "" {
 		t.Errorf("EnsureAdmin = %q, %v; want no password and no error: the other replica printed its own", gen, err)
 	}
@@ -101,7 +122,7 @@ func boolInt(b bool) int {
 
 func TestEnsureAdminAtProductionCost(t *testing.T) {
 	t.Parallel()
-	store := memory.New()
+	store := newStore(t)
 	gen, err := credentials.EnsureAdmin(t.Context(), store, "", "")
 	if err != nil || gen == "" {
 		t.Fatalf("EnsureAdmin = %q, %v", gen, err)

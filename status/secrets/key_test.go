@@ -9,8 +9,8 @@ import (
 
 	"github.com/fernet/fernet-go"
 
-	"github.com/fastflow-dev/fastflow/status/memory"
 	"github.com/fastflow-dev/fastflow/status/secrets"
+	"github.com/fastflow-dev/fastflow/status/sqlstore"
 )
 
 func TestGenerateKeyIsStandardFernet(t *testing.T) {
@@ -83,7 +83,18 @@ func TestParseKey(t *testing.T) {
 
 func TestNewRefusesMalformedKey(t *testing.T) {
 	t.Parallel()
-	if _, err := secrets.New(memory.New(), "abc"); !errors.Is(err, secrets.ErrInvalidKey) {
+	store, err := sqlstore.Open(t.Context(), sqlstore.Config{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatalf("open store: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := store.Close(); err != nil {
+			t.Errorf("close store: %v", err)
+		}
+	})
+	// New checks the key before it touches the store, so it needs no
+	// migration.
+	if _, err := secrets.New(store, "abc"); !errors.Is(err, secrets.ErrInvalidKey) {
 		t.Errorf("New with a malformed key = %v, want ErrInvalidKey", err)
 	}
 	if _, err := secrets.New(nil, ""); err == nil {

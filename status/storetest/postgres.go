@@ -4,12 +4,15 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"net/url"
 	"os"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/fastflow-dev/fastflow/internal/testenv"
 )
 
 const (
@@ -27,8 +30,7 @@ const (
 // green CI must mean the PostgreSQL tests ran.
 func Postgres(t testing.TB) string {
 	t.Helper()
-	ci := os.Getenv("CI") == "true"
-	if testing.Short() && !ci {
+	if testing.Short() && !testenv.InCI() {
 		t.Skip("PostgreSQL tests skipped in -short mode")
 	}
 	admin := os.Getenv(PostgresURLEnv)
@@ -41,12 +43,8 @@ func Postgres(t testing.TB) string {
 	}
 	unavailable := func(err error) {
 		t.Helper()
-		msg := "PostgreSQL at " + u.Redacted() + " is not usable (" + err.Error() +
-			"); start one or set " + PostgresURLEnv
-		if ci {
-			t.Fatal(msg + "; CI=true requires PostgreSQL")
-		}
-		t.Skip(msg)
+		testenv.Require(t, "PostgreSQL", fmt.Errorf("%s is not usable (%w); start one (scripts/test-env.sh) or set %s",
+			u.Redacted(), err, PostgresURLEnv))
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

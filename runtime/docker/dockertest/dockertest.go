@@ -1,19 +1,20 @@
 // Package dockertest holds helpers for tests that need a real Docker engine.
 //
 // Such tests skip on a developer machine without Docker and fail under
-// CI=true, so a green CI run means they ran. scripts/test-env.sh starts an
-// engine on Debian as root.
+// CI=true, so a green CI run means they ran (internal/testenv.Require).
+// scripts/test-env.sh starts an engine on Debian as root.
 package dockertest
 
 import (
 	"context"
 	"errors"
-	"os"
+	"fmt"
 	"os/exec"
-	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/fastflow-dev/fastflow/internal/testenv"
 	"github.com/fastflow-dev/fastflow/runtime/docker"
 )
 
@@ -22,31 +23,30 @@ import (
 // machine without letting a hung daemon stall the suite.
 const pingTimeout = 10 * time.Second
 
+// what names the part in skip and failure messages.
+const what = "Docker"
+
+// wanted is set once a test of this binary asked for Docker, so Main knows
+// that, under CI=true, a daemon it cannot reach is a failure and not a
+// package that never needed one.
+var wanted atomic.Bool
+
 // RequireDocker returns a client for the daemon selected by the environment
 // (DOCKER_HOST, or the default socket) after a real ping has succeeded. When no
 // daemon answers it skips the test, or fails it when the CI environment
 // variable is true. The client is closed when the test ends.
 func RequireDocker(t testing.TB) *docker.Client {
 	t.Helper()
-	c, err := docker.New(docker.Config{})
-	if err == nil {
-		ctx, cancel := context.WithTimeout(context.Background(), pingTimeout)
-		err = c.Ping(ctx)
-		cancel()
-		if err != nil {
-			_ = c.Close()
-		}
-	}
+	wanted.Store(true)
+	c, err := connect()
 	if err != nil {
-		msg := "docker: no daemon answers (run scripts/test-env.sh as root on Debian to start one): " + err.Error()
-		if !errors.Is(err, docker.ErrDaemonUnreachable) {
-			msg = "docker: the daemon is not usable: " + err.Error()
+		if errors.Is(err, docker.ErrDaemonUnreachable) {
+			err = fmt.Errorf("no daemon answers (run scripts/test-env.sh as root on Debian to start one): %w", err)
+		} else {
+			err = fmt.Errorf("the daemon is not usable: %w", err)
 		}
-		if InCI() {
-			t.Fatal(msg + " [CI=true: a missing Docker engine is a failure]")
-		}
-		t.Skip(msg)
 	}
+	testenv.Require(t, what, err)
 	t.Cleanup(func() {
 		if err := c.Close(); err != nil {
 			t.Errorf("close docker client: %v", err)
@@ -55,16 +55,32 @@ func RequireDocker(t testing.TB) *docker.Client {
 	return c
 }
 
-// InCI reports whether the tests run in CI (CI=true), where a missing
-// part (Docker, PostgreSQL, Chromium) fails a test instead of skipping it.
-func InCI() bool {
-	ci, _ := strconv.ParseBool(os.Getenv("CI"))
-	return ci
+// connect returns a client for the daemon the environment selects once it
+// has answered a ping.
+func connect() (*docker.Client, error) {
+	c, err := docker.New(docker.Config{})
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), pingTimeout)
+	defer cancel()
+	if err := c.Ping(ctx); err != nil {
+		_ = c.Close()
+		return nil, err
+	}
+	return c, nil
 }
 
-// WorkerImage is the local worker image `make test` builds with
-// scripts/worker-image.sh where no registry can be reached.
-const WorkerImage = "fastflow-worker:local"
+// The local images the tests run.
+const (
+	// WorkerImage is the local worker image `make test` builds with
+	// scripts/worker-image.sh where no registry can be reached.
+	WorkerImage = "fastflow-worker:local"
+	// ProbeImage is the small busybox image scripts/test-env.sh builds to
+	// prove the daemon can run a container; tests of the runtime itself
+	// use it.
+	ProbeImage = "fastflow-probe:local"
+)
 
 // RequireImage is RequireDocker for tests that also need image present in
 // the daemon: it skips without it on a developer machine and fails under
@@ -72,12 +88,10 @@ const WorkerImage = "fastflow-worker:local"
 func RequireImage(t testing.TB, image string) *docker.Client {
 	t.Helper()
 	c := RequireDocker(t)
-	if err := exec.Command("docker", "image", "inspect", image).Run(); err != nil {
-		msg := "docker: image " + image + " is missing (make worker-image builds the local one)"
-		if InCI() {
-			t.Fatal(msg + " [CI=true: a missing image is a failure]")
-		}
-		t.Skip(msg)
+	var err error
+	if exec.Command("docker", "image", "inspect", image).Run() != nil {
+		err = fmt.Errorf("image %s is missing (scripts/test-env.sh builds %s, make worker-image builds %s)", image, ProbeImage, WorkerImage)
 	}
+	testenv.Require(t, what, err)
 	return c
 }
