@@ -34,6 +34,17 @@ type Config struct {
 	// Labels are added to every container the suite starts, so a caller
 	// can find what its own tests left behind.
 	Labels map[string]string
+	// Command renders a Program into the command of a container. Nil is
+	// Shell: a POSIX sh script, for every backend that runs the image's
+	// own shell (Docker, Kubernetes). A backend that runs no shell, such
+	// as the fake, renders the Program into its own form.
+	Command func(t *testing.T, p Program) []string
+	// Now is the clock the backend stamps its lines and exits with, which
+	// the suite also times its calls with. Nil is time.Now. A backend
+	// running on a faster clock (the fake on a test's clock) passes that
+	// clock, so the suite's bounds on how long a Stop or a Wait may take
+	// hold in the backend's time.
+	Now func() time.Time
 }
 
 // opTimeout bounds each call into the backend and each wait for a container
@@ -56,6 +67,12 @@ func Run(t *testing.T, cfg Config) {
 	}
 	if cfg.Network == "" {
 		cfg.Network = "none"
+	}
+	if cfg.Command == nil {
+		cfg.Command = func(_ *testing.T, p Program) []string { return Shell(p) }
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
 	s := &suite{cfg: cfg, rt: open(t, cfg)}
 	tests := []struct {
@@ -113,8 +130,8 @@ func randomID() string {
 	return hex.EncodeToString(b)
 }
 
-// spec returns a RunSpec for sh -c script with a fresh run ID.
-func (s *suite) spec(t *testing.T, script string) runtime.RunSpec {
+// spec returns a RunSpec running prog with a fresh run ID.
+func (s *suite) spec(t *testing.T, prog Program) runtime.RunSpec {
 	labels := map[string]string{"fastflow-test": "1"}
 	maps.Copy(labels, s.cfg.Labels)
 	return runtime.RunSpec{
@@ -126,7 +143,7 @@ func (s *suite) spec(t *testing.T, script string) runtime.RunSpec {
 		// the suite's.
 		Kind:    kind,
 		Image:   s.cfg.Image,
-		Command: []string{"sh", "-c", script},
+		Command: s.cfg.Command(t, prog),
 		Labels:  labels,
 		Network: s.cfg.Network,
 	}
@@ -240,19 +257,16 @@ func (s *suite) testStartWithSpec(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(in, "hello.txt"), []byte("from the host\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	spec := s.spec(t, `
-echo "A=$FF_A"
-echo "B=$FF_B"
-echo "pwd=$(pwd)"
-cat /in/hello.txt
-if (echo x > /in/new) 2>/dev/null; then echo "ro=writable"; else echo "ro=denied"; fi
-echo written > /out/result.txt
-mem=$(cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max)
-echo "mem=$mem"
-if [ -r /sys/fs/cgroup/cpu.max ]; then read q p < /sys/fs/cgroup/cpu.max
-else q=$(cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us); p=$(cat /sys/fs/cgroup/cpu/cpu.cfs_period_us); fi
-echo "millicpus=$((q * 1000 / p))"
-`)
+	spec := s.spec(t, Program{
+		Print("stdout", "A=$FF_A"),
+		Print("stdout", "B=$FF_B"),
+		PrintWorkDir("pwd="),
+		Cat("/in/hello.txt"),
+		TryWrite("/in/new", "ro="),
+		Write("/out/result.txt", "written"),
+		PrintMemLimit("mem="),
+		PrintMilliCPUs("millicpus="),
+	})
 	spec.Env = map[string]string{"FF_A": "alpha", "FF_B": "with space = and 'quotes'"}
 	spec.WorkDir = "/work/dir"
 	spec.Mounts = []runtime.Mount{
@@ -306,10 +320,14 @@ echo "millicpus=$((q * 1000 / p))"
 func (s *suite) testLogsInOrder(t *testing.T) {
 	// The sleeps order the writes in time: stdout and stderr are separate
 	// pipes, so only writes apart in time have an order to keep.
-	spec := s.spec(t, `i=1
-while [ $i -le 5 ]; do echo "out $i"; sleep 0.05; echo "err $i" >&2; sleep 0.05; i=$((i+1)); done
-echo
-printf 'last, without newline'`)
+	var prog Program
+	for i := 1; i <= 5; i++ {
+		prog = append(prog,
+			Print("stdout", fmt.Sprintf("out %d", i)), Sleep(50*time.Millisecond),
+			Print("stderr", fmt.Sprintf("err %d", i)), Sleep(50*time.Millisecond))
+	}
+	prog = append(prog, Print("stdout", ""), PrintPartial("stdout", "last, without newline"))
+	spec := s.spec(t, prog)
 	id := s.start(t, s.rt, spec)
 	lines := readAll(t, s.rt, id, runtime.LogOptions{Follow: true})
 
@@ -361,7 +379,11 @@ printf 'last, without newline'`)
 
 func (s *suite) testLogsResumeSince(t *testing.T) {
 	const n = 20
-	spec := s.spec(t, fmt.Sprintf(`i=1; while [ $i -le %d ]; do echo "line $i"; sleep 0.1; i=$((i+1)); done`, n))
+	var prog Program
+	for i := 1; i <= n; i++ {
+		prog = append(prog, Print("stdout", fmt.Sprintf("line %d", i)), Sleep(100*time.Millisecond))
+	}
+	spec := s.spec(t, prog)
 	id := s.start(t, s.rt, spec)
 
 	// Read a few lines of the running container, stop reading, then resume
@@ -406,9 +428,7 @@ func (s *suite) testLogsResumeSince(t *testing.T) {
 
 func (s *suite) testStats(t *testing.T) {
 	// About 2.5 s of life with a couple of MB held by the shell.
-	spec := s.spec(t, `x=$(head -c 2000000 /dev/zero | tr '\0' a)
-i=0; while [ $i -lt 25 ]; do sleep 0.1; i=$((i+1)); done
-echo ${#x}`)
+	spec := s.spec(t, Program{Hold(2_000_000), Sleep(2500 * time.Millisecond), PrintHeld()})
 	spec.Limits.MemoryBytes = memLimit
 	id := s.start(t, s.rt, spec)
 	ctx := ctxFor(t)
@@ -459,7 +479,7 @@ func (s *suite) testWaitExitCode(t *testing.T) {
 	for _, code := range []int{0, 3} {
 		t.Run(fmt.Sprintf("exit %d", code), func(t *testing.T) {
 			t.Parallel()
-			id := s.start(t, s.rt, s.spec(t, fmt.Sprintf("exit %d", code)))
+			id := s.start(t, s.rt, s.spec(t, Program{Exit(code)}))
 			st := wait(t, s.rt, id)
 			if st.Code != code || st.OOMKilled {
 				t.Errorf("Wait = %+v, want code %d, no OOM", st, code)
@@ -468,9 +488,9 @@ func (s *suite) testWaitExitCode(t *testing.T) {
 				t.Errorf("Wait = %+v, want a finish time", st)
 			}
 			// Waiting on an exited container answers at once, the same.
-			begin := time.Now()
+			begin := s.cfg.Now()
 			again := wait(t, s.rt, id)
-			if took := time.Since(begin); took > 5*time.Second {
+			if took := s.cfg.Now().Sub(begin); took > 5*time.Second {
 				t.Errorf("second Wait took %v", took)
 			}
 			if diff := cmp.Diff(st, again); diff != "" {
@@ -481,9 +501,7 @@ func (s *suite) testWaitExitCode(t *testing.T) {
 }
 
 func (s *suite) testOOM(t *testing.T) {
-	// tail keeps the last line of its input in memory, and /dev/zero is
-	// one endless line.
-	spec := s.spec(t, "tail /dev/zero")
+	spec := s.spec(t, Program{AllocateBeyondLimit()})
 	spec.Limits.MemoryBytes = memLimit
 	id := s.start(t, s.rt, spec)
 	st := wait(t, s.rt, id)
@@ -495,8 +513,7 @@ func (s *suite) testOOM(t *testing.T) {
 func (s *suite) testCommandNotFound(t *testing.T) {
 	// A command that cannot run is a run that exits at once with 127, not a
 	// failed Start: the operator classifies it from Wait like any exit.
-	spec := s.spec(t, "")
-	spec.Command = []string{"/nonexistent/command"}
+	spec := s.spec(t, Program{MissingCommand()})
 	id := s.start(t, s.rt, spec)
 	st := wait(t, s.rt, id)
 	if st.Code != 127 {
@@ -505,9 +522,7 @@ func (s *suite) testCommandNotFound(t *testing.T) {
 }
 
 func (s *suite) testStopGraceful(t *testing.T) {
-	spec := s.spec(t, `trap 'echo got TERM; exit 0' TERM
-echo ready
-while :; do sleep 0.1; done`)
+	spec := s.spec(t, Program{TrapTERM(0, "got TERM"), Print("stdout", "ready"), Forever()})
 	id := s.start(t, s.rt, spec)
 	ls, err := s.rt.Logs(ctxFor(t), id, runtime.LogOptions{Follow: true})
 	if err != nil {
@@ -517,11 +532,11 @@ while :; do sleep 0.1; done`)
 	waitFor(t, ls, "ready")
 
 	const grace = 10 * time.Second
-	begin := time.Now()
+	begin := s.cfg.Now()
 	if err := s.rt.Stop(ctxFor(t), id, grace); err != nil {
 		t.Fatalf("Stop: %v", err)
 	}
-	if took := time.Since(begin); took > grace/2 {
+	if took := s.cfg.Now().Sub(begin); took > grace/2 {
 		t.Errorf("Stop took %v for a container that exits on TERM", took)
 	}
 	if st := wait(t, s.rt, id); st.Code != 0 {
@@ -536,9 +551,7 @@ while :; do sleep 0.1; done`)
 }
 
 func (s *suite) testStopKillsAfterGrace(t *testing.T) {
-	spec := s.spec(t, `trap '' TERM
-echo ready
-while :; do sleep 0.1; done`)
+	spec := s.spec(t, Program{IgnoreTERM(), Print("stdout", "ready"), Forever()})
 	id := s.start(t, s.rt, spec)
 	ls, err := s.rt.Logs(ctxFor(t), id, runtime.LogOptions{Follow: true})
 	if err != nil {
@@ -548,11 +561,11 @@ while :; do sleep 0.1; done`)
 	waitFor(t, ls, "ready")
 
 	const grace = time.Second
-	begin := time.Now()
+	begin := s.cfg.Now()
 	if err := s.rt.Stop(ctxFor(t), id, grace); err != nil {
 		t.Fatalf("Stop: %v", err)
 	}
-	took := time.Since(begin)
+	took := s.cfg.Now().Sub(begin)
 	if took < grace-100*time.Millisecond || took > grace+15*time.Second {
 		t.Errorf("Stop took %v with a grace of %v for a container ignoring TERM", took, grace)
 	}
@@ -563,8 +576,8 @@ while :; do sleep 0.1; done`)
 
 func (s *suite) testListByLabel(t *testing.T) {
 	group := map[string]string{"fastflow-test-group": randomID()}
-	exited := s.spec(t, "exit 2")
-	running := s.spec(t, "while :; do sleep 0.1; done")
+	exited := s.spec(t, Program{Exit(2)})
+	running := s.spec(t, Program{Forever()})
 	for _, sp := range []*runtime.RunSpec{&exited, &running} {
 		maps.Copy(sp.Labels, group)
 	}
@@ -613,7 +626,11 @@ func (s *suite) testReattach(t *testing.T) {
 			_ = first.Close()
 		}
 	})
-	spec := s.spec(t, `echo one; sleep 0.05; echo err one >&2; sleep 1.5; echo two; exit 5`)
+	spec := s.spec(t, Program{
+		Print("stdout", "one"), Sleep(50 * time.Millisecond),
+		Print("stderr", "err one"), Sleep(1500 * time.Millisecond),
+		Print("stdout", "two"), Exit(5),
+	})
 	id := s.start(t, first, spec)
 	ls, err := first.Logs(ctxFor(t), id, runtime.LogOptions{Follow: true})
 	if err != nil {
@@ -648,7 +665,7 @@ func (s *suite) testReattach(t *testing.T) {
 }
 
 func (s *suite) testRemoveIdempotent(t *testing.T) {
-	spec := s.spec(t, "echo bye")
+	spec := s.spec(t, Program{Print("stdout", "bye")})
 	id := s.start(t, s.rt, spec)
 	wait(t, s.rt, id)
 	ctx := ctxFor(t)
@@ -666,7 +683,7 @@ func (s *suite) testRemoveIdempotent(t *testing.T) {
 	s.expectNotFound(t, id)
 
 	// Remove also kills a running container.
-	id = s.start(t, s.rt, s.spec(t, "while :; do sleep 0.1; done"))
+	id = s.start(t, s.rt, s.spec(t, Program{Forever()}))
 	if err := s.rt.Remove(ctx, id); err != nil {
 		t.Fatalf("Remove of a running container: %v", err)
 	}
