@@ -148,6 +148,10 @@ func NewSyncer(cfg Config) (*Syncer, error) {
 	return s, nil
 }
 
+// RevisionsDir is the folder that holds one folder per published revision,
+// named by its full SHA: what a container runtime mounts a run's code from.
+func (s *Syncer) RevisionsDir() string { return s.revDir }
+
 // Live returns the published snapshot, or nil before the first publish.
 func (s *Syncer) Live() *Snapshot {
 	s.mu.Lock()

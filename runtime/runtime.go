@@ -41,7 +41,16 @@ type RunSpec struct {
 	Command []string
 	WorkDir string
 	Env     map[string]string
-	Mounts  []Mount
+	// Code is the pipeline code the run executes, named rather than given
+	// as a host path, so each backend delivers it its own way (the Docker
+	// backend bind-mounts its revisions folder). Nil: no code.
+	Code *Code
+	// Caches are shared caches the backend keeps between runs (the uv
+	// cache), also named rather than given as host paths.
+	Caches []Cache
+	// Mounts bind further host directories, for site setup next to the
+	// workers (a wheelhouse). Backends without host paths refuse them.
+	Mounts []Mount
 	// Labels are added to the backend's own (LabelRunID, LabelPipeline,
 	// LabelRevision, LabelKind), which always win.
 	Labels  map[string]string
@@ -53,6 +62,28 @@ type RunSpec struct {
 	// kernel shields from SIGTERM, so a cancel or timeout would always wait
 	// out the whole grace period and end in SIGKILL.
 	Init bool
+}
+
+// Code is the pipelines repository at one revision, which the run sees
+// read-only at Target (its working directory is Target/<Pipeline>).
+// Revision is the full commit SHA the repository syncer published.
+type Code struct {
+	Revision string
+	Pipeline string
+	Target   string
+}
+
+// The caches backends keep for runs.
+const (
+	// CacheUV is uv's download and wheel cache, shared by runs and
+	// warm-ups so a warm-up's installs are found by the next run.
+	CacheUV = "uv"
+)
+
+// Cache is a named cache mounted read-write at Target.
+type Cache struct {
+	Name   string
+	Target string
 }
 
 // Mount binds a host directory into the container.

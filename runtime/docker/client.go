@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 
 	"github.com/docker/docker/client"
 
@@ -28,6 +29,13 @@ type Config struct {
 	Host string
 	// Logger receives the retries of transient daemon errors. Nil discards.
 	Logger *slog.Logger
+	// RevisionsDir holds one folder per published revision
+	// (DATA_DIR/revisions/<sha>); a RunSpec's Code is bind-mounted from
+	// there. Empty refuses specs that name code.
+	RevisionsDir string
+	// CacheDirs maps each cache name a RunSpec may ask for to its host
+	// folder (runtime.CacheUV: UV_CACHE_DIR).
+	CacheDirs map[string]string
 }
 
 // Client is a connection to one Docker daemon. It is safe for concurrent use.
@@ -39,6 +47,10 @@ type Client struct {
 	// attached holds the output streams of started containers until Logs
 	// takes them.
 	attached attachments
+	// revisionsDir and cacheDirs turn a RunSpec's named code and caches
+	// into bind mounts.
+	revisionsDir string
+	cacheDirs    map[string]string
 }
 
 // New returns a Client for the daemon cfg selects. It does not contact the
@@ -57,7 +69,7 @@ func New(cfg Config) (*Client, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Client{api: api, log: log, retry: defaultBackoff}, nil
+	return &Client{api: api, log: log, retry: defaultBackoff, revisionsDir: cfg.RevisionsDir, cacheDirs: maps.Clone(cfg.CacheDirs)}, nil
 }
 
 // Host returns the address of the daemon the client talks to.

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -66,7 +68,11 @@ func (c *Client) Start(ctx context.Context, spec runtime.RunSpec) (string, error
 	if err := validate(spec); err != nil {
 		return "", fmt.Errorf("start %s: %w", spec.RunID, err)
 	}
-	cfg, hostCfg := containerConfig(spec)
+	binds, err := c.binds(spec)
+	if err != nil {
+		return "", fmt.Errorf("start %s: %w", spec.RunID, err)
+	}
+	cfg, hostCfg := containerConfig(spec, binds)
 	id, err := c.create(ctx, spec, cfg, hostCfg)
 	if err != nil {
 		return "", fmt.Errorf("start %s: %w", spec.RunID, err)
@@ -115,9 +121,40 @@ func validate(spec runtime.RunSpec) error {
 	return nil
 }
 
-// containerConfig maps spec onto the daemon's create request, using nothing
-// newer than API 1.41.
-func containerConfig(spec runtime.RunSpec) (*container.Config, *container.HostConfig) {
+// binds turns the spec's named code and caches into host folders, followed
+// by its plain mounts.
+func (c *Client) binds(spec runtime.RunSpec) ([]runtime.Mount, error) {
+	var out []runtime.Mount
+	if code := spec.Code; code != nil {
+		switch {
+		case c.revisionsDir == "":
+			return nil, fmt.Errorf("%w: the spec names code but the client has no revisions folder", ErrInvalidSpec)
+		case code.Target == "" || !validRevision.MatchString(code.Revision):
+			return nil, fmt.Errorf("%w: code %q at %q", ErrInvalidSpec, code.Revision, code.Target)
+		}
+		out = append(out, runtime.Mount{Source: filepath.Join(c.revisionsDir, code.Revision), Target: code.Target, ReadOnly: true})
+	}
+	for _, cache := range spec.Caches {
+		dir, ok := c.cacheDirs[cache.Name]
+		if !ok || cache.Target == "" {
+			return nil, fmt.Errorf("%w: no folder for cache %q", ErrInvalidSpec, cache.Name)
+		}
+		// A cache starts empty; a missing folder would make the bind fail.
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("cache %s: %w", cache.Name, err)
+		}
+		out = append(out, runtime.Mount{Source: dir, Target: cache.Target})
+	}
+	return append(out, spec.Mounts...), nil
+}
+
+// validRevision is a revision folder name: a commit SHA, never a path.
+var validRevision = regexp.MustCompile(`^[0-9a-f]{7,64}$`)
+
+// containerConfig maps spec, with its code, caches and mounts resolved to
+// binds, onto the daemon's create request, using nothing newer than API
+// 1.41.
+func containerConfig(spec runtime.RunSpec, binds []runtime.Mount) (*container.Config, *container.HostConfig) {
 	labels := make(map[string]string, len(spec.Labels)+4)
 	maps.Copy(labels, spec.Labels)
 	// Ours are set last so a spec label cannot disguise the run.
@@ -134,8 +171,8 @@ func containerConfig(spec runtime.RunSpec) (*container.Config, *container.HostCo
 	// Mounts rather than Binds: a missing source directory is an error
 	// instead of an empty directory the daemon creates, and paths with
 	// colons or commas need no quoting.
-	mounts := make([]mount.Mount, 0, len(spec.Mounts))
-	for _, m := range spec.Mounts {
+	mounts := make([]mount.Mount, 0, len(binds))
+	for _, m := range binds {
 		mounts = append(mounts, mount.Mount{Type: mount.TypeBind, Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly})
 	}
 
