@@ -86,7 +86,7 @@ func BenchmarkListRuns(b *testing.B) {
 			b.Run("increment_counters_parallel", func(b *testing.B) {
 				b.RunParallel(func(pb *testing.PB) {
 					for pb.Next() {
-						if err := s.IncrementCounters(b.Context(), "bench", true); err != nil {
+						if err := s.IncrementCounters(b.Context(), "bench", status.RunSuccess); err != nil {
 							b.Fatal(err)
 						}
 					}

@@ -56,6 +56,17 @@ func (d dialect) rebind(q string) string {
 	return b.String()
 }
 
+// skipLocked ends a SELECT whose rows the transaction goes on to claim. On
+// PostgreSQL it locks them, passing over rows another transaction holds
+// (a run being cancelled or claimed elsewhere) instead of waiting for it;
+// SQLite needs nothing, its write transaction already excludes every other.
+func (d dialect) skipLocked() string {
+	if d.postgres {
+		return " FOR UPDATE SKIP LOCKED"
+	}
+	return ""
+}
+
 // normTime is the form every time takes in the store: UTC, microseconds.
 func normTime(t time.Time) time.Time {
 	if t.IsZero() {

@@ -15,4 +15,14 @@
 // timeout covers other processes such as a concurrent "fastflow secret set".
 // A background goroutine truncates the WAL periodically so it cannot grow
 // without bound under a constant trickle of reads.
+//
+// Admission (admission.go) is the one place a decision is made on what a
+// transaction read: whether a slot is free. SQLite's IMMEDIATE write
+// transaction already excludes every other writer, across processes too.
+// PostgreSQL reads at READ COMMITTED, so AdmitRun and ClaimQueued first take
+// a transaction-level advisory lock, which serialises them across replicas,
+// and ClaimQueued locks the queued rows it takes with FOR UPDATE SKIP
+// LOCKED, so a concurrent CancelQueued is passed over rather than waited
+// for. Ending a run (FinishRun, CancelQueued) needs no lock: its guarded
+// UPDATE decides, and the counters change only if it did.
 package sqlstore

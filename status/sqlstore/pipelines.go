@@ -8,7 +8,8 @@ import (
 )
 
 const pipelineColumns = `name, has_requirements, requirements_hash, last_cache_warmup,
-	cache_status, cache_output, total_runs, successful_runs, failed_runs, counters_reset_at`
+	cache_status, cache_output, total_runs, successful_runs, failed_runs, cancelled_runs,
+	interrupted_runs, counters_reset_at`
 
 // UpsertPipeline implements status.PipelineStore.
 func (s *Store) UpsertPipeline(ctx context.Context, p status.Pipeline) error {
@@ -62,20 +63,44 @@ func (s *Store) ListPipelines(ctx context.Context) ([]status.Pipeline, error) {
 // IncrementCounters implements status.PipelineStore. The increments happen
 // inside the database in one statement, so concurrent callers never read a
 // stale count and write it back.
-func (s *Store) IncrementCounters(ctx context.Context, name string, success bool) error {
+func (s *Store) IncrementCounters(ctx context.Context, name string, st status.RunStatus) error {
+	return s.incrementCounters(ctx, s.w, name, st)
+}
+
+// counterDeltas are the amounts one run ending in a final status adds to
+// total_runs, successful_runs, failed_runs, cancelled_runs and
+// interrupted_runs, in that order.
+func counterDeltas(st status.RunStatus) ([5]int64, error) {
+	switch st {
+	case status.RunSuccess:
+		return [5]int64{1, 1, 0, 0, 0}, nil
+	case status.RunFailed, status.RunTimeout:
+		return [5]int64{1, 0, 1, 0, 0}, nil
+	case status.RunCancelled:
+		return [5]int64{0, 0, 0, 1, 0}, nil
+	case status.RunInterrupted:
+		return [5]int64{0, 0, 0, 0, 1}, nil
+	}
+	return [5]int64{}, fmt.Errorf("%w: status %q is not final", status.ErrInvalidArgument, st)
+}
+
+// incrementCounters is IncrementCounters on c.
+func (s *Store) incrementCounters(ctx context.Context, c conn, name string, st status.RunStatus) error {
 	if name == "" {
 		return fmt.Errorf("increment counters: %w: empty name", status.ErrInvalidArgument)
 	}
-	var ok, failed int64 = 0, 1
-	if success {
-		ok, failed = 1, 0
+	d, err := counterDeltas(st)
+	if err != nil {
+		return fmt.Errorf("increment counters of %s: %w", name, err)
 	}
-	_, err := s.exec(ctx, `INSERT INTO pipelines (name, total_runs, successful_runs, failed_runs)
-		VALUES (?, 1, ?, ?)
-		ON CONFLICT (name) DO UPDATE SET total_runs = pipelines.total_runs + 1,
+	_, err = s.execOn(ctx, c, `INSERT INTO pipelines (name, total_runs, successful_runs, failed_runs,
+		cancelled_runs, interrupted_runs) VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT (name) DO UPDATE SET total_runs = pipelines.total_runs + excluded.total_runs,
 		successful_runs = pipelines.successful_runs + excluded.successful_runs,
-		failed_runs = pipelines.failed_runs + excluded.failed_runs`,
-		name, ok, failed)
+		failed_runs = pipelines.failed_runs + excluded.failed_runs,
+		cancelled_runs = pipelines.cancelled_runs + excluded.cancelled_runs,
+		interrupted_runs = pipelines.interrupted_runs + excluded.interrupted_runs`,
+		name, d[0], d[1], d[2], d[3], d[4])
 	if err != nil {
 		return fmt.Errorf("increment counters of %s: %w", name, err)
 	}
@@ -85,7 +110,7 @@ func (s *Store) IncrementCounters(ctx context.Context, name string, success bool
 // ResetCounters implements status.PipelineStore.
 func (s *Store) ResetCounters(ctx context.Context, name string) error {
 	res, err := s.exec(ctx, `UPDATE pipelines SET total_runs = 0, successful_runs = 0,
-		failed_runs = 0, counters_reset_at = ? WHERE name = ?`, s.d.timeArg(s.now()), name)
+		failed_runs = 0, cancelled_runs = 0, interrupted_runs = 0, counters_reset_at = ? WHERE name = ?`, s.d.timeArg(s.now()), name)
 	if err == nil {
 		err = mustAffect(res)
 	}
@@ -99,6 +124,6 @@ func scanPipeline(row rowScanner) (status.Pipeline, error) {
 	var p status.Pipeline
 	err := row.Scan(&p.Name, &p.HasRequirements, &p.RequirementsHash, scanTime(&p.LastCacheWarmup),
 		&p.CacheStatus, &p.CacheOutput, &p.TotalRuns, &p.SuccessfulRuns, &p.FailedRuns,
-		scanTime(&p.CountersResetAt))
+		&p.CancelledRuns, &p.InterruptedRuns, scanTime(&p.CountersResetAt))
 	return p, err
 }

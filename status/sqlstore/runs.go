@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -19,24 +20,35 @@ const (
 const runColumns = `id, pipeline, status, error_type, exit_code, message, revision,
 	trigger_type, triggered_by, attempt, retry_of, container_id, parameters, env_names,
 	queued_at, started_at, finished_at, uv_version, setup_duration_us, peak_cpu_percent,
-	peak_ram_bytes, soft_limit_exceeded, log_path, metrics_path`
+	peak_ram_bytes, soft_limit_exceeded, log_path, metrics_path, admitted, not_before,
+	request_env, log_incomplete`
 
 // runMutable are the columns UpdateRun and TransitionRun write, in the
 // order of mutableArgs.
 const runMutable = `status = ?, error_type = ?, exit_code = ?, message = ?, revision = ?,
 	container_id = ?, env_names = ?, started_at = ?, finished_at = ?, uv_version = ?,
 	setup_duration_us = ?, peak_cpu_percent = ?, peak_ram_bytes = ?,
-	soft_limit_exceeded = ?, log_path = ?, metrics_path = ?`
+	soft_limit_exceeded = ?, log_path = ?, metrics_path = ?, admitted = ?, not_before = ?,
+	request_env = ?, log_incomplete = ?`
 
 // normRun brings r to the form a read returns, so CreateRun's answer equals
-// a later GetRun.
+// a later GetRun. A RUNNING run holds a slot whatever the caller said:
+// enforcing it on every write means no path can start a run that the slot
+// count then misses.
 func normRun(r status.Run) status.Run {
 	r.QueuedAt = normTime(r.QueuedAt)
 	r.StartedAt = normTime(r.StartedAt)
 	r.FinishedAt = normTime(r.FinishedAt)
+	r.NotBefore = normTime(r.NotBefore)
 	r.SetupDuration = r.SetupDuration.Truncate(time.Microsecond)
+	if r.Status == status.RunRunning {
+		r.Admitted = true
+	}
 	if len(r.Parameters) == 0 {
 		r.Parameters = nil
+	}
+	if len(r.RequestEnv) == 0 {
+		r.RequestEnv = nil
 	}
 	if len(r.EnvNames) == 0 {
 		r.EnvNames = nil
@@ -65,6 +77,16 @@ func nullString(s string) any {
 	return s
 }
 
+// jsonObject encodes a map as the JSON object the TEXT columns hold, nil
+// as {} so the column never needs a NULL case.
+func jsonObject(m map[string]string) (string, error) {
+	if m == nil {
+		return "{}", nil
+	}
+	b, err := json.Marshal(m)
+	return string(b), err
+}
+
 func (s *Store) mutableArgs(r status.Run) ([]any, error) {
 	env, err := json.Marshal(r.EnvNames)
 	if err != nil {
@@ -72,6 +94,10 @@ func (s *Store) mutableArgs(r status.Run) ([]any, error) {
 	}
 	if r.EnvNames == nil {
 		env = []byte("[]")
+	}
+	reqEnv, err := jsonObject(r.RequestEnv)
+	if err != nil {
+		return nil, fmt.Errorf("encode request env: %w", err)
 	}
 	var exit any
 	if r.ExitCode != nil {
@@ -81,14 +107,28 @@ func (s *Store) mutableArgs(r status.Run) ([]any, error) {
 		string(r.Status), string(r.ErrorType), exit, r.Message, r.Revision,
 		r.ContainerID, string(env), s.d.timeArg(r.StartedAt), s.d.timeArg(r.FinishedAt), r.UVVersion,
 		r.SetupDuration.Microseconds(), r.PeakCPUPercent, r.PeakRAMBytes,
-		r.SoftLimitExceeded, r.LogPath, r.MetricsPath,
+		r.SoftLimitExceeded, r.LogPath, r.MetricsPath, r.Admitted, s.d.timeArg(r.NotBefore),
+		reqEnv, r.LogIncomplete,
 	}, nil
 }
 
 // CreateRun implements status.RunStore.
 func (s *Store) CreateRun(ctx context.Context, r status.Run) (status.Run, error) {
+	r, err := s.newRun(r)
+	if err != nil {
+		return status.Run{}, fmt.Errorf("create run: %w", err)
+	}
+	if err := s.insertRun(ctx, s.w, r); err != nil {
+		return status.Run{}, fmt.Errorf("create run %s: %w", r.ID, err)
+	}
+	return r, nil
+}
+
+// newRun fills the fields CreateRun and AdmitRun default and checks the
+// rest, returning the run as a read will.
+func (s *Store) newRun(r status.Run) (status.Run, error) {
 	if r.Pipeline == "" {
-		return status.Run{}, fmt.Errorf("create run: %w: empty pipeline", status.ErrInvalidArgument)
+		return status.Run{}, fmt.Errorf("%w: empty pipeline", status.ErrInvalidArgument)
 	}
 	if r.ID == "" {
 		id, err := status.NewRunID()
@@ -108,32 +148,32 @@ func (s *Store) CreateRun(ctx context.Context, r status.Run) (status.Run, error)
 	}
 	r = normRun(r)
 	if err := checkRun(r); err != nil {
-		return status.Run{}, fmt.Errorf("create run: %w", err)
+		return status.Run{}, err
 	}
-	params := []byte("{}")
-	if r.Parameters != nil {
-		var err error
-		if params, err = json.Marshal(r.Parameters); err != nil {
-			return status.Run{}, fmt.Errorf("encode parameters: %w", err)
-		}
+	return r, nil
+}
+
+// insertRun stores r, which newRun prepared, on c.
+func (s *Store) insertRun(ctx context.Context, c conn, r status.Run) error {
+	params, err := jsonObject(r.Parameters)
+	if err != nil {
+		return fmt.Errorf("encode parameters: %w", err)
 	}
 	mut, err := s.mutableArgs(r)
 	if err != nil {
-		return status.Run{}, err
+		return err
 	}
 	args := []any{r.ID, r.Pipeline, string(r.Trigger), r.TriggeredBy, int64(r.Attempt),
-		nullString(r.RetryOf), string(params), s.d.timeArg(r.QueuedAt)}
+		nullString(r.RetryOf), params, s.d.timeArg(r.QueuedAt)}
 	args = append(args, mut...)
-	_, err = s.exec(ctx, `INSERT INTO runs (id, pipeline, trigger_type, triggered_by, attempt,
+	_, err = s.execOn(ctx, c, `INSERT INTO runs (id, pipeline, trigger_type, triggered_by, attempt,
 		retry_of, parameters, queued_at,
 		status, error_type, exit_code, message, revision, container_id, env_names,
 		started_at, finished_at, uv_version, setup_duration_us, peak_cpu_percent,
-		peak_ram_bytes, soft_limit_exceeded, log_path, metrics_path)
+		peak_ram_bytes, soft_limit_exceeded, log_path, metrics_path, admitted, not_before,
+		request_env, log_incomplete)
 		VALUES (`+placeholders(len(args))+`)`, args...)
-	if err != nil {
-		return status.Run{}, fmt.Errorf("create run %s: %w", r.ID, err)
-	}
-	return r, nil
+	return err
 }
 
 // GetRun implements status.RunStore.
@@ -167,39 +207,48 @@ func (s *Store) UpdateRun(ctx context.Context, r status.Run) error {
 
 // TransitionRun implements status.RunStore.
 func (s *Store) TransitionRun(ctx context.Context, r status.Run, from ...status.RunStatus) (bool, error) {
+	_, changed, err := s.transitionRun(ctx, s.w, r, from)
+	return changed, err
+}
+
+// transitionRun is TransitionRun on c. It also returns the run's pipeline
+// when the transition happened, which FinishRun counts: r.Pipeline is not
+// trusted, since an update never moves a run to another pipeline.
+func (s *Store) transitionRun(ctx context.Context, c conn, r status.Run, from []status.RunStatus) (pipeline string, changed bool, err error) {
 	r = normRun(r)
 	if err := checkRun(r); err != nil {
-		return false, fmt.Errorf("transition run: %w", err)
+		return "", false, fmt.Errorf("transition run: %w", err)
 	}
 	if len(from) == 0 {
-		return false, fmt.Errorf("transition run %s: %w: no source status", r.ID, status.ErrInvalidArgument)
+		return "", false, fmt.Errorf("transition run %s: %w: no source status", r.ID, status.ErrInvalidArgument)
 	}
 	args, err := s.mutableArgs(r)
 	if err != nil {
-		return false, err
+		return "", false, err
 	}
 	args = append(args, r.ID)
 	for _, st := range from {
 		args = append(args, string(st))
 	}
-	res, err := s.exec(ctx, `UPDATE runs SET `+runMutable+` WHERE id = ? AND status IN (`+placeholders(len(from))+`)`, args...)
-	if err != nil {
-		return false, fmt.Errorf("transition run %s: %w", r.ID, err)
+	err = s.queryRowOn(ctx, c, `UPDATE runs SET `+runMutable+` WHERE id = ? AND status IN (`+
+		placeholders(len(from))+`) RETURNING pipeline`, args...).Scan(&pipeline)
+	if err == nil {
+		return pipeline, true, nil
 	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return false, fmt.Errorf("transition run %s: %w", r.ID, err)
-	}
-	if n > 0 {
-		return true, nil
+	if !errors.Is(err, sql.ErrNoRows) {
+		return "", false, fmt.Errorf("transition run %s: %w", r.ID, classify(err))
 	}
 	// Nothing changed: either the run is elsewhere in its life or missing.
-	var one int
-	err = s.queryRow(ctx, `SELECT 1 FROM runs WHERE id = ?`, r.ID).Scan(&one)
-	if err != nil {
-		return false, fmt.Errorf("transition run %s: %w", r.ID, notFound(err))
+	if err := s.runExists(ctx, c, r.ID); err != nil {
+		return "", false, fmt.Errorf("transition run %s: %w", r.ID, err)
 	}
-	return false, nil
+	return "", false, nil
+}
+
+// runExists is nil for a stored run and ErrNotFound for a missing one.
+func (s *Store) runExists(ctx context.Context, c conn, id string) error {
+	var one int
+	return notFound(s.queryRowOn(ctx, c, `SELECT 1 FROM runs WHERE id = ?`, id).Scan(&one))
 }
 
 // ListRuns implements status.RunStore.
@@ -347,11 +396,13 @@ func scanRun(row rowScanner) (status.Run, error) {
 		attempt, setupUS  int64
 		retryOf           sql.NullString
 		params, env       string
+		reqEnv            string
 	)
 	err := row.Scan(&r.ID, &r.Pipeline, &st, &errType, &exit, &r.Message, &r.Revision,
 		&trig, &r.TriggeredBy, &attempt, &retryOf, &r.ContainerID, &params, &env,
 		scanTime(&r.QueuedAt), scanTime(&r.StartedAt), scanTime(&r.FinishedAt), &r.UVVersion,
-		&setupUS, &r.PeakCPUPercent, &r.PeakRAMBytes, &r.SoftLimitExceeded, &r.LogPath, &r.MetricsPath)
+		&setupUS, &r.PeakCPUPercent, &r.PeakRAMBytes, &r.SoftLimitExceeded, &r.LogPath, &r.MetricsPath,
+		&r.Admitted, scanTime(&r.NotBefore), &reqEnv, &r.LogIncomplete)
 	if err != nil {
 		return status.Run{}, err
 	}
@@ -368,6 +419,9 @@ func scanRun(row rowScanner) (status.Run, error) {
 	}
 	if err := json.Unmarshal([]byte(env), &r.EnvNames); err != nil {
 		return status.Run{}, fmt.Errorf("decode env names of run %s: %w", r.ID, err)
+	}
+	if err := json.Unmarshal([]byte(reqEnv), &r.RequestEnv); err != nil {
+		return status.Run{}, fmt.Errorf("decode request env of run %s: %w", r.ID, err)
 	}
 	return normRun(r), nil
 }

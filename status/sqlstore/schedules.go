@@ -60,14 +60,26 @@ func (s *Store) DeleteScheduleStates(ctx context.Context, pipeline string) error
 
 // RecordFire implements status.ScheduleStore.
 func (s *Store) RecordFire(ctx context.Context, f status.Fire) error {
-	if f.Key == "" || f.Pipeline == "" || f.FireAt.IsZero() {
-		return fmt.Errorf("record fire: %w: empty key, pipeline or fire time", status.ErrInvalidArgument)
+	return s.recordFire(ctx, s.w, f)
+}
+
+// recordFire is RecordFire on c.
+func (s *Store) recordFire(ctx context.Context, c conn, f status.Fire) error {
+	if err := checkFire(f); err != nil {
+		return fmt.Errorf("record fire: %w", err)
 	}
-	_, err := s.exec(ctx, `INSERT INTO schedule_fires (fire_key, pipeline, fire_at, run_id, created_at)
+	_, err := s.execOn(ctx, c, `INSERT INTO schedule_fires (fire_key, pipeline, fire_at, run_id, created_at)
 		VALUES (?, ?, ?, ?, ?)`,
 		f.Key, f.Pipeline, s.d.timeArg(f.FireAt), f.RunID, s.d.timeArg(s.now()))
 	if err != nil {
 		return fmt.Errorf("record fire %s: %w", f.Key, err)
+	}
+	return nil
+}
+
+func checkFire(f status.Fire) error {
+	if f.Key == "" || f.Pipeline == "" || f.FireAt.IsZero() {
+		return fmt.Errorf("%w: empty key, pipeline or fire time", status.ErrInvalidArgument)
 	}
 	return nil
 }

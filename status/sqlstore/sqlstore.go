@@ -224,10 +224,67 @@ func (s *Store) checkpointLoop(ctx context.Context, every time.Duration) {
 	}
 }
 
+// conn is what a statement runs on: the write pool or one transaction.
+// The helpers that take one let a method run alone or as a step of a
+// larger transaction (AdmitRun, FinishRun) with the same SQL.
+type conn interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// inTx runs fn in one write transaction and commits it when fn returns
+// nil. On SQLite the write pool's transactions begin IMMEDIATE, so the
+// transaction holds the database's write lock from its start: its reads
+// cannot go stale before its writes, in this process or another.
+// PostgreSQL runs it at READ COMMITTED; callers that decide on what they
+// read take a lock (lockAdmission) or guard their UPDATE's WHERE.
+func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		return errors.Join(err, ignoreDone(tx.Rollback()))
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", classify(err))
+	}
+	return nil
+}
+
+// ignoreDone drops the error of a rollback the driver already did: a
+// failed statement can end the transaction, and a cancelled context rolls
+// it back by itself.
+func ignoreDone(err error) error {
+	if errors.Is(err, sql.ErrTxDone) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("rollback: %w", err)
+	}
+	return nil
+}
+
+// execOn runs a write on c.
+func (s *Store) execOn(ctx context.Context, c conn, q string, args ...any) (sql.Result, error) {
+	res, err := c.ExecContext(ctx, s.d.rebind(q), args...)
+	return res, classify(err)
+}
+
+// queryOn runs a query on c.
+func (s *Store) queryOn(ctx context.Context, c conn, q string, args ...any) (*sql.Rows, error) {
+	return c.QueryContext(ctx, s.d.rebind(q), args...)
+}
+
+// queryRowOn runs a query of one row on c.
+func (s *Store) queryRowOn(ctx context.Context, c conn, q string, args ...any) *sql.Row {
+	return c.QueryRowContext(ctx, s.d.rebind(q), args...)
+}
+
 // exec runs a write.
 func (s *Store) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
-	res, err := s.w.ExecContext(ctx, s.d.rebind(q), args...)
-	return res, classify(err)
+	return s.execOn(ctx, s.w, q, args...)
 }
 
 // writeRow runs a write that returns a row (INSERT ... RETURNING).

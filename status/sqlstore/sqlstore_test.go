@@ -65,6 +65,27 @@ func TestConformancePostgres(t *testing.T) {
 	})
 }
 
+// TestReplicasSQLite opens two stores on one data directory, as a server
+// and a CLI, or an old and a new process in a restart, would.
+func TestReplicasSQLite(t *testing.T) {
+	t.Parallel()
+	storetest.RunReplicas(t, func(t *testing.T) (status.Store, status.Store) {
+		cfg := sqlstore.Config{DataDir: t.TempDir()}
+		return migrated(open(t, cfg), t), open(t, cfg)
+	})
+}
+
+// TestReplicasPostgres opens two stores on one database, as two operator
+// replicas would.
+func TestReplicasPostgres(t *testing.T) {
+	t.Parallel()
+	storetest.Postgres(t)
+	storetest.RunReplicas(t, func(t *testing.T) (status.Store, status.Store) {
+		cfg := sqlstore.Config{DatabaseURL: storetest.Postgres(t)}
+		return migrated(open(t, cfg), t), open(t, cfg)
+	})
+}
+
 // dialects runs fn against a fresh, unmigrated store of each database.
 func dialects(t *testing.T, fn func(t *testing.T, open func(t *testing.T) *sqlstore.Store)) {
 	t.Run("sqlite", func(t *testing.T) {
@@ -164,7 +185,11 @@ func TestCheckpointLoop(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range 20 {
-		if err := s.IncrementCounters(t.Context(), "p", i%2 == 0); err != nil {
+		st := status.RunSuccess
+		if i%2 == 0 {
+			st = status.RunFailed
+		}
+		if err := s.IncrementCounters(t.Context(), "p", st); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -8,4 +8,7 @@
 //	func TestConformance(t *testing.T) {
 //		storetest.Run(t, func(t *testing.T) status.Store { return openMigrated(t) })
 //	}
+//
+// RunReplicas runs the admission races with two stores on one database,
+// for implementations that several processes can share.
 package storetest

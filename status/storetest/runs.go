@@ -44,12 +44,17 @@ func fullRun(t *testing.T) status.Run {
 		SoftLimitExceeded: true,
 		LogPath:           "/data/logs/hello/1.log",
 		MetricsPath:       "/data/logs/hello/1.metrics.jsonl",
+		Admitted:          true,
+		NotBefore:         q.Add(500*time.Millisecond + 11*time.Nanosecond),
+		RequestEnv:        map[string]string{"LOG_LEVEL": "debug", "EMPTY": ""},
+		LogIncomplete:     true,
 	}
 }
 
 // stored is what the store must give back for r.
 func stored(r status.Run) status.Run {
 	r.QueuedAt, r.StartedAt, r.FinishedAt = norm(r.QueuedAt), norm(r.StartedAt), norm(r.FinishedAt)
+	r.NotBefore = norm(r.NotBefore)
 	r.SetupDuration = r.SetupDuration.Truncate(time.Microsecond)
 	return r
 }
@@ -65,7 +70,10 @@ func testRunRoundTrip(t *testing.T, s status.Store) {
 	read, err := s.GetRun(c, in.ID)
 	must(t, err)
 	diff(t, "GetRun", want, read)
-	inUTC(t, "GetRun", read.QueuedAt, read.StartedAt, read.FinishedAt)
+	inUTC(t, "GetRun", read.QueuedAt, read.StartedAt, read.FinishedAt, read.NotBefore)
+	page, err := s.ListRuns(c, status.RunFilter{})
+	must(t, err)
+	diff(t, "ListRuns", []status.Run{want}, page.Runs)
 
 	// A retry points at its original; exit code 0 is not "no exit code".
 	retry := status.Run{ID: "0193f0c2-0000-7000-8000-000000000002", Pipeline: "hello",
@@ -134,6 +142,7 @@ func testRunUpdate(t *testing.T, s status.Store) {
 	upd.StartedAt, upd.FinishedAt, upd.UVVersion = full.StartedAt, full.FinishedAt, full.UVVersion
 	upd.SetupDuration, upd.PeakCPUPercent, upd.PeakRAMBytes = full.SetupDuration, full.PeakCPUPercent, full.PeakRAMBytes
 	upd.SoftLimitExceeded, upd.LogPath, upd.MetricsPath = true, full.LogPath, full.MetricsPath
+	upd.Admitted, upd.NotBefore, upd.RequestEnv, upd.LogIncomplete = true, full.NotBefore, full.RequestEnv, true
 	must(t, s.UpdateRun(c, upd))
 
 	// Fields fixed at creation do not move, whatever the update says.
@@ -149,6 +158,7 @@ func testRunUpdate(t *testing.T, s status.Store) {
 	// Clearing works too: nil exit code and zero times come back as such.
 	cleared := got
 	cleared.ExitCode, cleared.StartedAt, cleared.FinishedAt, cleared.EnvNames = nil, time.Time{}, time.Time{}, nil
+	cleared.Admitted, cleared.NotBefore, cleared.RequestEnv, cleared.LogIncomplete = false, time.Time{}, nil, false
 	must(t, s.UpdateRun(c, cleared))
 	got, err = s.GetRun(c, r.ID)
 	must(t, err)
@@ -190,6 +200,49 @@ func testRunTransition(t *testing.T, s status.Store) {
 	wantErr(t, "TransitionRun unknown", err, status.ErrNotFound)
 	_, err = s.TransitionRun(c, status.Run{ID: r.ID, Status: status.RunRunning})
 	wantErr(t, "TransitionRun without source", err, status.ErrInvalidArgument)
+}
+
+// testRunningIsAdmitted: however a run becomes RUNNING, it holds a slot,
+// so the admission count can never miss a started run.
+func testRunningIsAdmitted(t *testing.T, s status.Store) {
+	c := ctx(t)
+	tests := []struct {
+		name  string
+		write func(r status.Run) error
+	}{
+		{"CreateRun", func(r status.Run) error {
+			_, err := s.CreateRun(c, r)
+			return err
+		}},
+		{"UpdateRun", func(r status.Run) error {
+			pending := r
+			pending.Status = status.RunPending
+			if _, err := s.CreateRun(c, pending); err != nil {
+				return err
+			}
+			return s.UpdateRun(c, r)
+		}},
+		{"TransitionRun", func(r status.Run) error {
+			pending := r
+			pending.Status = status.RunPending
+			if _, err := s.CreateRun(c, pending); err != nil {
+				return err
+			}
+			_, err := s.TransitionRun(c, r, status.RunPending)
+			return err
+		}},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := status.Run{ID: fmt.Sprintf("running-%d", i), Pipeline: "hello", Status: status.RunRunning}
+			must(t, tt.write(r))
+			got, err := s.GetRun(c, r.ID)
+			must(t, err)
+			if got.Status != status.RunRunning || !got.Admitted {
+				t.Errorf("after %s: status %s, admitted %v; want RUNNING and admitted", tt.name, got.Status, got.Admitted)
+			}
+		})
+	}
 }
 
 // testRunTransitionRace proves the guard is atomic: of many goroutines

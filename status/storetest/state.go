@@ -75,8 +75,9 @@ func testPipelines(t *testing.T, s status.Store) {
 	diff(t, "GetPipelineStats after upsert", want, got)
 	inUTC(t, "GetPipelineStats", got.LastCacheWarmup)
 
-	for _, ok := range []bool{true, true, false} {
-		must(t, s.IncrementCounters(c, "hello", ok))
+	for _, st := range []status.RunStatus{status.RunSuccess, status.RunSuccess, status.RunFailed,
+		status.RunTimeout, status.RunCancelled, status.RunInterrupted, status.RunInterrupted} {
+		must(t, s.IncrementCounters(c, "hello", st))
 	}
 	// Upserting cache state again leaves the counters alone.
 	p.CacheStatus, p.HasRequirements, p.LastCacheWarmup = "failed", false, time.Time{}
@@ -84,11 +85,12 @@ func testPipelines(t *testing.T, s status.Store) {
 	got, err = s.GetPipelineStats(c, "hello")
 	must(t, err)
 	want.CacheStatus, want.HasRequirements, want.LastCacheWarmup = "failed", false, time.Time{}
-	want.TotalRuns, want.SuccessfulRuns, want.FailedRuns = 3, 2, 1
+	want.TotalRuns, want.SuccessfulRuns, want.FailedRuns = 4, 2, 2
+	want.CancelledRuns, want.InterruptedRuns = 1, 2
 	diff(t, "after increments and second upsert", want, got)
 
 	// Counting a pipeline the store has not seen creates it.
-	must(t, s.IncrementCounters(c, "fresh", false))
+	must(t, s.IncrementCounters(c, "fresh", status.RunFailed))
 	fresh, err := s.GetPipelineStats(c, "fresh")
 	must(t, err)
 	diff(t, "fresh pipeline", status.Pipeline{Name: "fresh", TotalRuns: 1, FailedRuns: 1}, fresh)
@@ -98,8 +100,9 @@ func testPipelines(t *testing.T, s status.Store) {
 	after := time.Now()
 	got, err = s.GetPipelineStats(c, "hello")
 	must(t, err)
-	if got.TotalRuns != 0 || got.SuccessfulRuns != 0 || got.FailedRuns != 0 {
-		t.Errorf("after reset: %d/%d/%d, want zeros", got.TotalRuns, got.SuccessfulRuns, got.FailedRuns)
+	if got.TotalRuns != 0 || got.SuccessfulRuns != 0 || got.FailedRuns != 0 || got.CancelledRuns != 0 || got.InterruptedRuns != 0 {
+		t.Errorf("after reset: %d/%d/%d/%d/%d, want zeros", got.TotalRuns, got.SuccessfulRuns, got.FailedRuns,
+			got.CancelledRuns, got.InterruptedRuns)
 	}
 	between(t, "CountersResetAt", got.CountersResetAt, before, after)
 	inUTC(t, "CountersResetAt", got.CountersResetAt)
@@ -111,8 +114,72 @@ func testPipelines(t *testing.T, s status.Store) {
 		names = append(names, p.Name)
 	}
 	diff(t, "ListPipelines", []string{"fresh", "hello"}, names)
+	diff(t, "listed pipeline equals GetPipelineStats", fresh, all[0])
 
 	wantErr(t, "UpsertPipeline without name", s.UpsertPipeline(c, status.Pipeline{}), status.ErrInvalidArgument)
+}
+
+// counts is what one run ending in st adds to a pipeline's counters.
+func counts(st status.RunStatus) status.Pipeline {
+	switch st {
+	case status.RunSuccess:
+		return status.Pipeline{TotalRuns: 1, SuccessfulRuns: 1}
+	case status.RunFailed, status.RunTimeout:
+		return status.Pipeline{TotalRuns: 1, FailedRuns: 1}
+	case status.RunCancelled:
+		return status.Pipeline{CancelledRuns: 1}
+	case status.RunInterrupted:
+		return status.Pipeline{InterruptedRuns: 1}
+	}
+	return status.Pipeline{}
+}
+
+// add is p with the counters of q added.
+func add(p, q status.Pipeline) status.Pipeline {
+	p.TotalRuns += q.TotalRuns
+	p.SuccessfulRuns += q.SuccessfulRuns
+	p.FailedRuns += q.FailedRuns
+	p.CancelledRuns += q.CancelledRuns
+	p.InterruptedRuns += q.InterruptedRuns
+	return p
+}
+
+// testCounterStatuses pins down which counters each final status moves:
+// the success rate counts only runs that ended by themselves.
+func testCounterStatuses(t *testing.T, s status.Store) {
+	tests := []struct {
+		name    string
+		st      status.RunStatus
+		want    status.Pipeline
+		wantErr error
+	}{
+		{"success counts as run and success", status.RunSuccess, status.Pipeline{TotalRuns: 1, SuccessfulRuns: 1}, nil},
+		{"failure counts as run and failure", status.RunFailed, status.Pipeline{TotalRuns: 1, FailedRuns: 1}, nil},
+		{"timeout counts as run and failure", status.RunTimeout, status.Pipeline{TotalRuns: 1, FailedRuns: 1}, nil},
+		{"cancelled counts only as cancelled", status.RunCancelled, status.Pipeline{CancelledRuns: 1}, nil},
+		{"interrupted counts only as interrupted", status.RunInterrupted, status.Pipeline{InterruptedRuns: 1}, nil},
+		{"pending is refused", status.RunPending, status.Pipeline{}, status.ErrInvalidArgument},
+		{"running is refused", status.RunRunning, status.Pipeline{}, status.ErrInvalidArgument},
+		{"unknown status is refused", "BOGUS", status.Pipeline{}, status.ErrInvalidArgument},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := ctx(t)
+			name := fmt.Sprintf("counted-%d", i)
+			err := s.IncrementCounters(c, name, tt.st)
+			got, getErr := s.GetPipelineStats(c, name)
+			if tt.wantErr != nil {
+				wantErr(t, "IncrementCounters", err, tt.wantErr)
+				wantErr(t, "GetPipelineStats after a refused increment", getErr, status.ErrNotFound)
+				return
+			}
+			must(t, err)
+			must(t, getErr)
+			tt.want.Name = name
+			diff(t, "counters", tt.want, got)
+		})
+	}
+	wantErr(t, "IncrementCounters without name", s.IncrementCounters(ctx(t), "", status.RunSuccess), status.ErrInvalidArgument)
 }
 
 // testCounterHammer proves IncrementCounters is atomic and that many
@@ -121,6 +188,8 @@ func testPipelines(t *testing.T, s status.Store) {
 func testCounterHammer(t *testing.T, s status.Store) {
 	c := ctx(t)
 	const workers, each = 32, 50
+	finals := []status.RunStatus{status.RunSuccess, status.RunSuccess, status.RunSuccess, status.RunFailed,
+		status.RunTimeout, status.RunCancelled, status.RunInterrupted}
 	var wg sync.WaitGroup
 	errs := make(chan error, workers*each)
 	for w := range workers {
@@ -132,7 +201,7 @@ func testCounterHammer(t *testing.T, s status.Store) {
 				if w%2 == 1 {
 					name = "hammer-b"
 				}
-				if err := s.IncrementCounters(c, name, i%5 != 0); err != nil {
+				if err := s.IncrementCounters(c, name, finals[i%len(finals)]); err != nil {
 					errs <- fmt.Errorf("worker %d increment %d: %w", w, i, err)
 					return
 				}
@@ -150,11 +219,17 @@ func testCounterHammer(t *testing.T, s status.Store) {
 	for err := range errs {
 		t.Error(err)
 	}
+	var oneWorker status.Pipeline
+	for i := range each {
+		oneWorker = add(oneWorker, counts(finals[i%len(finals)]))
+	}
 	for _, name := range []string{"hammer-a", "hammer-b"} {
 		got, err := s.GetPipelineStats(c, name)
 		must(t, err)
-		const total = workers / 2 * each
-		want := status.Pipeline{Name: name, TotalRuns: total, SuccessfulRuns: total * 4 / 5, FailedRuns: total / 5}
+		want := status.Pipeline{Name: name}
+		for range workers / 2 {
+			want = add(want, oneWorker)
+		}
 		diff(t, "counters of "+name, want, got)
 	}
 }

@@ -29,13 +29,27 @@ func Run(t *testing.T, open OpenFunc) {
 		{"RunUpdate", testRunUpdate},
 		{"RunTransition", testRunTransition},
 		{"RunTransitionRace", testRunTransitionRace},
+		{"RunningIsAdmitted", testRunningIsAdmitted},
 		{"ListRunsPaging", testListRunsPaging},
 		{"ListRunsFilters", testListRunsFilters},
 		{"ListRunsRetryOf", testListRunsRetryOf},
 		{"ListRunsInvalid", testListRunsInvalid},
 		{"ActiveRevisions", testActiveRevisions},
 		{"DeleteRunsBefore", testDeleteRunsBefore},
+		{"AdmitRun", testAdmitRun},
+		{"AdmitDefaults", testAdmitDefaults},
+		{"AdmitFire", testAdmitFire},
+		{"AdmitHammer", testAdmitHammer},
+		{"ClaimQueued", testClaimQueued},
+		{"NotBefore", testNotBefore},
+		{"QueueState", testQueueState},
+		{"ClaimRace", testClaimRace},
+		{"CancelQueued", testCancelQueued},
+		{"CancelVsClaim", testCancelVsClaim},
+		{"FinishRun", testFinishRun},
+		{"FinishRace", testFinishRace},
 		{"Pipelines", testPipelines},
+		{"CounterStatuses", testCounterStatuses},
 		{"CounterHammer", testCounterHammer},
 		{"Schedules", testSchedules},
 		{"Secrets", testSecrets},
@@ -48,6 +62,32 @@ func Run(t *testing.T, open OpenFunc) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			tt.fn(t, open(t))
+		})
+	}
+}
+
+// ReplicasFunc returns two stores on one fresh, empty, migrated database,
+// as two operator replicas (or, for SQLite, two processes on one data
+// directory) would open it, and closes both when the test ends.
+type ReplicasFunc func(t *testing.T) (status.Store, status.Store)
+
+// RunReplicas proves that the admission decisions hold across stores
+// sharing a database, not only across goroutines sharing a store: each
+// race of the suite is run with its goroutines split over the two.
+func RunReplicas(t *testing.T, open ReplicasFunc) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, stores ...status.Store)
+	}{
+		{"AdmitHammer", admitHammer},
+		{"ClaimRace", claimRace},
+		{"FinishRace", finishRace},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			a, b := open(t)
+			tt.fn(t, a, b)
 		})
 	}
 }
