@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -40,7 +41,7 @@ func dockerRun(b *testing.B, env *runEnv, pipeline string) {
 	snap := env.op.Snapshot()
 	cmd, wrapperEnv := runCommand(pipeline, false)
 	args := []string{"run", "--rm", "--network", "none", "-v", snap.Dir + ":/app:ro",
-		"-v", env.cfg.UVCacheDir + ":/root/.cache/uv", "-w", "/app/" + pipeline}
+		"-v", filepath.Join(env.data, "uv-cache") + ":/root/.cache/uv", "-w", "/app/" + pipeline}
 	for k, v := range wrapperEnv {
 		args = append(args, "-e", k+"="+v)
 	}

@@ -24,6 +24,9 @@ const (
 	endTimeout
 	endShutdown
 	endStalled
+	// endRemoved: the pipeline is gone from the repository; the stop
+	// request carries the message naming the commit.
+	endRemoved
 )
 
 // classify maps an exit to a status, per DESIGN.md's run record.
@@ -33,6 +36,8 @@ func classify(reason endReason, exit runtime.ExitStatus, setupFailed string, mem
 		return outcome{status: status.RunFailed, errorType: status.ErrorStalled, message: "stopped: no output for longer than STALL_TIMEOUT"}
 	case endCancelled:
 		return outcome{status: status.RunCancelled, message: "cancelled"}
+	case endRemoved:
+		return outcome{status: status.RunCancelled, message: "cancelled: the pipeline was removed from the repository"}
 	case endTimeout:
 		return outcome{status: status.RunTimeout, message: "stopped after the timeout of " + timeoutDesc}
 	case endShutdown:

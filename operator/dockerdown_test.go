@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/fastflow-dev/fastflow/repo/gittest"
+	"github.com/fastflow-dev/fastflow/runtime"
 	"github.com/fastflow-dev/fastflow/runtime/docker"
 	"github.com/fastflow-dev/fastflow/status"
 )
@@ -106,14 +107,18 @@ func (p *daemonProxy) down() {
 func TestDockerDownAndBack(t *testing.T) {
 	requireWorkerImage(t)
 	proxy := newDaemonProxy(t)
-	rt, err := docker.New(docker.Config{Host: proxy.host()})
+	remote := gittest.New(t)
+	remote.Commit("pipelines", map[string]string{"hello/main.py": examplePipelines["hello/main.py"], "counter/main.py": counterPipeline["counter/main.py"]})
+	data := t.TempDir()
+	rt, err := docker.New(docker.Config{
+		Host: proxy.host(), RevisionsDir: filepath.Join(data, "revisions"),
+		CacheDirs: map[string]string{runtime.CacheUV: filepath.Join(data, "uv-cache")},
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer rt.Close()
-	remote := gittest.New(t)
-	remote.Commit("pipelines", map[string]string{"hello/main.py": examplePipelines["hello/main.py"], "counter/main.py": counterPipeline["counter/main.py"]})
-	env := openRunEnv(t, remote, t.TempDir(), rt, nil)
+	env := openRunEnv(t, remote, data, rt, nil)
 	ctx := context.Background()
 
 	r, err := env.op.RunPipeline(ctx, RunRequest{Pipeline: "counter"})

@@ -41,12 +41,13 @@ func wheelsDir(t testing.TB) string {
 	return dir
 }
 
-// runEnv is a complete operator on a real repository, SQLite and Docker.
+// runEnv is a complete operator on a real repository and SQLite, with a
+// real Docker engine (newRunEnv) or the fake runtime (newFakeEnv).
 type runEnv struct {
 	t      testing.TB
 	op     *Operator
 	store  status.Store
-	rt     *docker.Client
+	rt     runtime.Runtime
 	remote *gittest.Remote
 	data   string
 	cfg    Config
@@ -63,15 +64,15 @@ func newRunEnv(t testing.TB, files map[string]string, mod func(*Config)) *runEnv
 
 // openRunEnv starts an operator on an existing repository and data
 // directory: a second process on the same state.
-func openRunEnv(t testing.TB, remote *gittest.Remote, data string, rt *docker.Client, mod func(*Config)) *runEnv {
+func openRunEnv(t testing.TB, remote *gittest.Remote, data string, rt runtime.Runtime, mod func(*Config)) *runEnv {
 	t.Helper()
 	if rt == nil {
-		rt = requireWorkerImage(t)
+		requireWorkerImage(t)
+		rt = dockerFor(t, data)
 	}
 	cfg := Config{
 		WorkerImage:       workerImage,
 		LogsDir:           filepath.Join(data, "logs"),
-		UVCacheDir:        filepath.Join(data, "uv-cache"),
 		MaxConcurrentRuns: 10,
 		WorkerNetwork:     "none",
 		WorkerEnv:         map[string]string{"UV_FIND_LINKS": "/wheels"},
@@ -169,10 +170,22 @@ func (e *runEnv) waitFinal(id string, within time.Duration) status.Run {
 }
 
 func (e *runEnv) isActive(id string) bool {
-	e.op.runMu.Lock()
-	defer e.op.runMu.Unlock()
-	_, ok := e.op.active[id]
-	return ok
+	return e.op.adm.lookup(id) != nil
+}
+
+// dockerFor is a Docker client that mounts the revisions and the uv cache
+// of the data directory data, as cmd/fastflow wires it.
+func dockerFor(t testing.TB, data string) *docker.Client {
+	t.Helper()
+	c, err := docker.New(docker.Config{
+		RevisionsDir: filepath.Join(data, "revisions"),
+		CacheDirs:    map[string]string{runtime.CacheUV: filepath.Join(data, "uv-cache")},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
 }
 
 // logText is the stored log of a run, one string per line, text only.

@@ -43,8 +43,6 @@ type Config struct {
 	WorkerImage string
 	// LogsDir holds <pipeline>/<run_id>.log and _metrics.jsonl (LOGS_DIR).
 	LogsDir string
-	// UVCacheDir is the host directory shared as the uv cache (UV_CACHE_DIR).
-	UVCacheDir string
 	// MaxConcurrentRuns bounds active runs (MAX_CONCURRENT_RUNS, default 10).
 	MaxConcurrentRuns int
 	// ContainerTimeout applies when pipeline.json sets no timeout; 0 is none.
@@ -63,6 +61,8 @@ type Config struct {
 	WorkerNetwork string
 	// WorkerEnv and WorkerMounts are added to every run container, for
 	// site setup such as a wheelhouse (UV_FIND_LINKS) next to the workers.
+	// The run's code and the uv cache are not host paths here: the
+	// runtime maps runtime.Code and runtime.CacheUV to what it has.
 	WorkerEnv    map[string]string
 	WorkerMounts []runtime.Mount
 	// PreHeat warms the uv cache after each sync for pipelines whose
@@ -81,6 +81,10 @@ type Config struct {
 	// labels every container and scopes reconciliation (required).
 	Instance string
 
+	// Clock is the source of time for schedules, timeouts, stall checks,
+	// retry delays and backoff; nil is the real clock. For tests.
+	Clock Clock
+
 	Logger *slog.Logger
 }
 
@@ -96,8 +100,8 @@ func (c *Config) Validate() error {
 	if c.Instance == "" {
 		errs = append(errs, errors.New("operator: an instance name is required"))
 	}
-	if c.LogsDir == "" || c.UVCacheDir == "" {
-		errs = append(errs, errors.New("operator: LOGS_DIR and UV_CACHE_DIR are required"))
+	if c.LogsDir == "" {
+		errs = append(errs, errors.New("operator: LOGS_DIR is required"))
 	}
 	if c.MaxConcurrentRuns == 0 {
 		c.MaxConcurrentRuns = 10
@@ -117,6 +121,9 @@ func (c *Config) Validate() error {
 	}
 	if c.RetryDelay == 0 {
 		c.RetryDelay = 10 * time.Second
+	}
+	if c.Clock == nil {
+		c.Clock = realClock{}
 	}
 	return errors.Join(errs...)
 }
@@ -156,16 +163,16 @@ type Operator struct {
 	pendingTrigger string
 	state          SyncState
 
-	// runMu guards the admission state. runCtx is the parent of every
-	// supervisor; it outlives Run's ctx so SHUTDOWN_POLICY decides what
-	// happens to runs, and runWG waits for the supervisors.
-	runMu     sync.Mutex
-	accepting bool
-	active    map[string]*activeRun
-	runCtx    context.Context
-	runWG     sync.WaitGroup
-	// queue holds scheduled runs waiting for a slot, oldest first.
-	queue runQueue
+	// clk is cfg.Clock.
+	clk Clock
+	// adm decides which runs start and knows the runners of this process.
+	adm *admission
+	// runCtx is the parent of every runner; it outlives Run's ctx so
+	// SHUTDOWN_POLICY decides what happens to runs, and runWG waits for
+	// the runners and warm-ups. runCtx is set once, before anything uses
+	// it, by Run.
+	runCtx context.Context
+	runWG  sync.WaitGroup
 
 	preheat *preheater
 }
@@ -184,7 +191,11 @@ func New(cfg Config, syncer *repo.Syncer, store status.Store, rt runtime.Runtime
 	o := &Operator{
 		cfg: cfg, log: cfg.Logger, syncer: syncer, store: store, rt: rt, secrets: cfg.Secrets,
 		logHubs: logs.NewHubs[logs.Line](2000), metricHubs: logs.NewHubs[metrics.Point](600),
-		kick: make(chan struct{}, 1), ready: make(chan struct{}), active: map[string]*activeRun{},
+		kick: make(chan struct{}, 1), ready: make(chan struct{}),
+		clk: cfg.Clock, adm: newAdmission(store, cfg.MaxConcurrentRuns),
+		// Until Run sets its own: a runner started before Run (none
+		// should be) still has a context.
+		runCtx: context.Background(),
 	}
 	o.preheat = newPreheater(o)
 	return o, nil
@@ -205,16 +216,12 @@ func (o *Operator) MetricHubs() *logs.Hubs[metrics.Point] { return o.metricHubs 
 // ends is abandoned before its symlink swap, never halfway through it. Run
 // returns nil on a clean stop.
 func (o *Operator) Run(ctx context.Context) error {
-	for _, dir := range []string{o.cfg.LogsDir, o.cfg.UVCacheDir} {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return fmt.Errorf("create %s: %w", dir, err)
-		}
+	if err := os.MkdirAll(o.cfg.LogsDir, 0o755); err != nil {
+		return fmt.Errorf("create %s: %w", o.cfg.LogsDir, err)
 	}
 	runCtx, cancelRuns := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelRuns()
-	o.runMu.Lock()
 	o.runCtx = runCtx
-	o.runMu.Unlock()
 	defer o.shutdown(cancelRuns)
 
 	snap, err := o.syncer.Load(ctx)
@@ -232,9 +239,7 @@ func (o *Operator) Run(ctx context.Context) error {
 	// Settle what the last process left behind before taking new runs, so
 	// admission counts the runs that are still going.
 	o.reconcile(ctx)
-	o.runMu.Lock()
-	o.accepting = true
-	o.runMu.Unlock()
+	o.adm.setAccepting(true)
 
 	o.syncOnce(ctx, TriggerStartup)
 	if st := o.SyncState(); st.Last.Outcome == string(repo.OutcomeUnchanged) && st.Live != nil {
@@ -247,7 +252,8 @@ func (o *Operator) Run(ctx context.Context) error {
 	// The scheduler fires runs from the live snapshot until ctx ends.
 	var loops sync.WaitGroup
 	defer loops.Wait()
-	loops.Go(func() { o.runScheduler(ctx) })
+	loops.Go(func() { newScheduler(o).run(ctx) })
+	loops.Go(func() { o.dispatch(ctx) })
 
 	var tick <-chan time.Time
 	if o.cfg.SyncInterval > 0 {
@@ -272,34 +278,25 @@ func (o *Operator) Run(ctx context.Context) error {
 }
 
 // shutdown stops admitting, applies SHUTDOWN_POLICY to active runs, and
-// waits for every supervisor to return.
+// waits for every runner to return. Queued runs stay queued in the store
+// for the next start.
 func (o *Operator) shutdown(cancelRuns context.CancelFunc) {
-	o.runMu.Lock()
-	o.accepting = false
-	active := make([]*activeRun, 0, len(o.active))
-	for _, ar := range o.active {
-		active = append(active, ar)
-	}
-	o.runMu.Unlock()
+	o.adm.setAccepting(false)
+	active := o.adm.runners()
 	if o.cfg.ShutdownPolicy == ShutdownStop && len(active) > 0 {
 		o.log.Info("stopping active runs", "count", len(active))
-		for _, ar := range active {
-			select {
-			case ar.stop <- endShutdown:
-			default:
-			}
+		for _, r := range active {
+			r.requestStop(stopRequest{reason: endShutdown})
 		}
-		deadline := time.NewTimer(o.cfg.StopGrace + cleanupTimeout)
+		deadline := o.clk.NewTimer(o.cfg.StopGrace + 2*cleanupTimeout)
 		defer deadline.Stop()
-		poll := time.NewTicker(50 * time.Millisecond)
-		defer poll.Stop()
 	wait:
-		for o.ActiveRuns() > 0 {
+		for o.adm.count() > 0 {
 			select {
-			case <-deadline.C:
-				o.log.Warn("runs did not stop in time; leaving them to the next start", "count", o.ActiveRuns())
+			case <-deadline.C():
+				o.log.Warn("runs did not stop in time; leaving them to the next start", "count", o.adm.count())
 				break wait
-			case <-poll.C:
+			case <-o.adm.released:
 			}
 		}
 	} else if len(active) > 0 {
@@ -378,6 +375,7 @@ func (o *Operator) syncOnce(ctx context.Context, trigger string) {
 	}
 
 	o.mu.Lock()
+	prev := o.state.Live
 	o.state.Running = false
 	o.state.Last = ev
 	if err == nil {
@@ -390,11 +388,17 @@ func (o *Operator) syncOnce(ctx context.Context, trigger string) {
 		o.log.Error("record sync", "err", err)
 	}
 	if res.Outcome == repo.OutcomeUpdated {
+		if prev != nil {
+			o.stopRemoved(ctx, prev, res.Snapshot)
+		}
 		o.reportValidation(res.Snapshot)
 		o.afterPublish(ctx, res.Snapshot)
 		o.collectRevisions(ctx)
 	}
 }
+
+// now is the operator's clock reading in UTC, as the store keeps times.
+func (o *Operator) now() time.Time { return o.clk.Now().UTC() }
 
 // collectRevisions removes revisions no queued or running run still mounts.
 // If the store cannot say which are in use, nothing is removed.

@@ -34,7 +34,7 @@ func newTestOperator(t *testing.T, url string, interval time.Duration) (*Operato
 	if err != nil {
 		t.Fatal(err)
 	}
-	op, err := New(Config{SyncInterval: interval, WorkerImage: "unused", Instance: "sync-test", LogsDir: filepath.Join(data, "logs"), UVCacheDir: filepath.Join(data, "uv")}, syncer, store, rt)
+	op, err := New(Config{SyncInterval: interval, WorkerImage: "unused", Instance: "sync-test", LogsDir: filepath.Join(data, "logs")}, syncer, store, rt)
 	if err != nil {
 		t.Fatal(err)
 	}

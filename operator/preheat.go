@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"path"
 	"strings"
 	"sync"
@@ -14,7 +13,6 @@ import (
 	"github.com/fastflow-dev/fastflow/repo"
 	"github.com/fastflow-dev/fastflow/runtime"
 	"github.com/fastflow-dev/fastflow/status"
-	"github.com/fastflow-dev/fastflow/status/logs"
 )
 
 // Cache states the pre-heater records in status.Pipeline.CacheStatus.
@@ -103,17 +101,6 @@ func (o *Operator) afterPublish(ctx context.Context, snap *repo.Snapshot) {
 	if o.cfg.PreHeat && o.preheat != nil {
 		o.preheat.publish(ctx, snap)
 	}
-}
-
-// waitForPreheat blocks while the pipeline's requirements are being warmed
-// and reports false if ctx ended meanwhile, or if the warm-up was cut short
-// by shutdown (the run then stays PENDING for the next start to settle,
-// rather than starting a container while the operator stops).
-func (o *Operator) waitForPreheat(ctx context.Context, p repo.Pipeline, w *logs.Writer, onWait func()) bool {
-	if o.preheat == nil {
-		return ctx.Err() == nil
-	}
-	return o.preheat.wait(ctx, p, w, onWait)
 }
 
 // publish starts a warm-up for every runnable pipeline of snap whose
@@ -263,13 +250,13 @@ func (h *preheater) run(ctx context.Context, wu *warmup) {
 	}
 	defer func() { <-h.sem }()
 
-	start := time.Now()
+	start := o.clk.Now()
 	res, output := h.warm(ctx, log, wu)
-	res.took = time.Since(start)
+	res.took = o.clk.Now().Sub(start)
 	wu.result = res
 	var warmedAt time.Time
 	if res.status == CacheWarm {
-		warmedAt = time.Now().UTC()
+		warmedAt = o.now()
 	}
 	record(res.status, output, warmedAt)
 	switch res.status {
@@ -305,59 +292,33 @@ func (h *preheater) warm(ctx context.Context, log *slog.Logger, wu *warmup) (war
 	// Removed on every way out, killing it if it still runs (timeout,
 	// shutdown): a warm-up has nothing worth a graceful stop.
 	defer func() {
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
-		defer cancel()
-		if err := o.rt.Remove(cctx, id); err != nil {
+		if err := remove(ctx, o.rt, o.clk, id); err != nil {
 			log.Warn("pre-heat: remove warm-up container", "container", repo.ShortSHA(id), "err", err)
 		}
 	}()
 
 	tail := newTail(preheatOutputLines, preheatOutputBytes)
-	var pump sync.WaitGroup
-	pumpCtx, stopPump := context.WithCancel(wctx)
-	defer func() { stopPump(); pump.Wait() }()
-	pump.Go(func() {
-		stream, err := o.rt.Logs(pumpCtx, id, runtime.LogOptions{Follow: true})
-		if err != nil {
-			if pumpCtx.Err() == nil {
-				log.Warn("pre-heat: follow warm-up output", "err", err)
-			}
-			return
-		}
-		defer stream.Close()
-		for {
-			line, err := stream.Next()
-			if err != nil {
-				return
-			}
-			tail.add(line.Text)
-		}
-	})
-
-	exit, err := o.rt.Wait(wctx, id)
-	if err != nil {
-		stopPump()
-		pump.Wait()
+	sess := attach(wctx, o.rt, o.clk, log, id, sessionSinks{line: func(l runtime.LogLine) bool { tail.add(l.Text); return true }})
+	defer sess.close()
+	var res waited
+	select {
+	case res = <-sess.exited:
+	case <-wctx.Done():
+		res.err = wctx.Err()
+	}
+	if res.err != nil {
 		switch {
 		case ctx.Err() != nil:
 			return warmResult{status: CacheError, interrupted: true}, tail.with("interrupted: Fast-Flow stopped during the warm-up")
 		case wctx.Err() != nil:
 			return warmResult{status: CacheFailed}, tail.with(fmt.Sprintf("timed out after %s", preheatTimeout))
 		}
-		return warmResult{status: CacheError}, tail.with("waiting for the warm-up container: " + err.Error())
+		return warmResult{status: CacheError}, tail.with("waiting for the warm-up container: " + res.err.Error())
 	}
-	// The output ends with the container; bound the wait in case the
-	// stream does not say so.
-	logsDone := make(chan struct{})
-	go func() { pump.Wait(); close(logsDone) }()
-	t := time.NewTimer(10 * time.Second)
-	defer t.Stop()
-	select {
-	case <-logsDone:
-	case <-t.C:
-		stopPump()
-		<-logsDone
-	}
+	// The output ends with the container; drain bounds the wait in case
+	// the stream does not say so.
+	sess.drain(wctx)
+	exit := res.exit
 	switch {
 	case exit.OOMKilled:
 		return warmResult{status: CacheFailed}, tail.with(fmt.Sprintf("killed: out of memory (limit %d MiB)", spec.Limits.MemoryBytes>>20))
@@ -371,49 +332,32 @@ func (h *preheater) warm(ctx context.Context, log *slog.Logger, wu *warmup) (war
 	return warmResult{status: CacheWarm}, tail.String()
 }
 
-// spec is the warm-up container: the run's image, mounts and env, and the
-// command the run's wrapper uses to prepare the environment, so both fill
-// exactly the same uv cache entries.
+// spec is the warm-up container: the run's container (containerSpec) with
+// the command the run's wrapper uses to prepare the environment, so both
+// fill exactly the same uv cache entries.
 func (h *preheater) spec(wu *warmup) (runtime.RunSpec, error) {
-	cfg := h.o.cfg
 	id, err := status.NewRunID()
 	if err != nil {
 		return runtime.RunSpec{}, fmt.Errorf("warm-up id: %w", err)
 	}
 	p := wu.pipeline
-	dir := path.Join("/app", p.Name)
-	env := map[string]string{}
-	maps.Copy(env, cfg.WorkerEnv)
-	mounts := []runtime.Mount{
-		{Source: wu.dir, Target: "/app", ReadOnly: true},
-		{Source: cfg.UVCacheDir, Target: "/root/.cache/uv"},
+	cmd := []string{"uv", "run", "--with-requirements", path.Join(codeTarget, p.Name, "requirements.txt"), "python", "-c", "pass"}
+	spec := h.o.containerSpec("preheat", "preheat-"+id, wu.revision, p, cmd, nil)
+	if spec.Limits.MemoryBytes <= 0 {
+		spec.Limits.MemoryBytes = preheatDefaultMemory
 	}
-	mounts = append(mounts, cfg.WorkerMounts...)
-	mem := int64(p.Spec.MemHardLimit)
-	if mem <= 0 {
-		mem = preheatDefaultMemory
-	}
-	return runtime.RunSpec{
-		RunID:    "preheat-" + id,
-		Pipeline: p.Name,
-		Revision: wu.revision,
-		Kind:     "preheat",
-		Image:    cfg.WorkerImage,
-		Command:  []string{"uv", "run", "--with-requirements", path.Join(dir, "requirements.txt"), "python", "-c", "pass"},
-		WorkDir:  dir,
-		Env:      env,
-		Mounts:   mounts,
-		Labels:   map[string]string{runtime.LabelInstance: cfg.Instance},
-		Limits:   runtime.Limits{NanoCPUs: int64(p.Spec.CPUHardLimit * 1e9), MemoryBytes: mem},
-		Network:  cfg.WorkerNetwork,
-		Log:      runtime.LogLimits{MaxSize: "1m", MaxFiles: 1},
-		Init:     true,
-	}, nil
+	spec.Log = runtime.LogLimits{MaxSize: "1m", MaxFiles: 1}
+	return spec, nil
 }
 
-// wait holds a run back while its pipeline's requirements are being warmed.
-func (h *preheater) wait(ctx context.Context, p repo.Pipeline, w *logs.Writer, onWait func()) bool {
-	if !p.HasRequirements {
+// wait holds a run back while its pipeline's requirements are being
+// warmed. It reports false if ctx ended or stop was closed meanwhile, or if
+// the warm-up was cut short by shutdown (the run then stays PENDING for the
+// next start to settle, rather than starting a container while the
+// operator stops). note writes to the run's log; onWait is called once if
+// the run has to wait.
+func (h *preheater) wait(ctx context.Context, stop <-chan struct{}, p repo.Pipeline, note func(string), onWait func()) bool {
+	if h == nil || !p.HasRequirements {
 		return ctx.Err() == nil
 	}
 	h.mu.Lock()
@@ -422,15 +366,14 @@ func (h *preheater) wait(ctx context.Context, p repo.Pipeline, w *logs.Writer, o
 	if wu == nil {
 		return ctx.Err() == nil
 	}
-	note := func(text string) {
-		_ = w.Write(runtime.LogLine{Time: time.Now().UTC(), Stream: logs.StreamSystem, Text: text})
-	}
 	note("waiting for dependency installation")
 	if onWait != nil {
 		onWait()
 	}
 	select {
 	case <-ctx.Done():
+		return false
+	case <-stop:
 		return false
 	case <-wu.done:
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"io/fs"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/fastflow-dev/fastflow/repo"
@@ -19,7 +21,8 @@ import (
 //     the last stored line, its timeout keeps counting from its start;
 //   - a container that exited is finalized from its exit status and the
 //     rest of its log;
-//   - a run without a container becomes INTERRUPTED;
+//   - a queued run keeps its place in the queue;
+//   - a run that held a slot but has no container becomes INTERRUPTED;
 //   - a labelled container without an active run is stopped and removed.
 //
 // If the runtime cannot be listed, nothing is changed: a daemon that is
@@ -47,38 +50,50 @@ func (o *Operator) reconcile(ctx context.Context) {
 		delete(byRun, run.ID)
 		log := o.log.With("run", run.ID, "pipeline", run.Pipeline)
 		if !ok {
-			// A scheduled run that was waiting for a slot goes back into
-			// the queue, in its old place: the list is oldest first.
-			if run.Status == status.RunPending && run.Trigger == status.TriggerSchedule && run.ContainerID == "" && o.Requeue(ctx, run) {
-				continue
+			if run.Status == status.RunPending && !run.Admitted {
+				continue // queued: it keeps its place, the dispatcher starts it
 			}
 			msg := "interrupted: its container is gone (Fast-Flow restarted before it started, or it was removed)"
 			if run.Status == status.RunPending {
 				msg = "interrupted: Fast-Flow restarted before the container started"
 			}
-			o.finish(ctx, log, &run, outcome{status: status.RunInterrupted, message: msg}, nil)
+			run.Status, run.Message, run.FinishedAt = status.RunInterrupted, msg, o.now()
+			if _, err := o.storeFinal(ctx, log, run, status.RunPending, status.RunRunning); err != nil {
+				log.Error("reconcile: record interrupted run", "err", err)
+			}
 			finalized++
 			continue
 		}
 		p := o.pipelineAt(ctx, run)
-		plan := runPlan{run: run, pipeline: p, containerID: c.ID}
+		secretVals, err := o.secretsFor(ctx, p)
+		if err != nil {
+			// The log was masked with them before; without them the
+			// rest of the log could show a secret. Stop the run.
+			log.Error("reconcile: secrets of a re-attached run; stopping it", "err", err)
+		}
+		r := o.newRunner(run, p, nil, slices.Collect(maps.Values(secretVals)))
+		if err != nil {
+			r.requestStop(stopRequest{reason: endCancelled, message: "cancelled: its secrets could not be read after a restart: " + err.Error()})
+		}
+		r.containerID = c.ID
 		if last, _, err := logs.LastLine(run.LogPath); err == nil {
-			plan.resumeFrom = last
+			r.last = last
 		} else if !errors.Is(err, fs.ErrNotExist) {
 			log.Warn("reconcile: read last log line; resuming from the start", "err", err)
 		}
 		if run.Status == status.RunPending {
 			// Started, but the record never said so: the process died
 			// between creating the container and writing RUNNING.
-			plan.run.Status = status.RunRunning
-			plan.run.ContainerID = c.ID
-			plan.run.StartedAt = time.Now().UTC()
-			if err := o.store.UpdateRun(ctx, plan.run); err != nil {
+			r.run.Status = status.RunRunning
+			r.run.Admitted = true
+			r.run.ContainerID = c.ID
+			r.run.StartedAt = o.now()
+			if err := o.store.UpdateRun(ctx, r.run); err != nil {
 				log.Error("reconcile: record run start", "err", err)
 			}
 		}
 		log.Info("reconcile: re-attaching", "container", repo.ShortSHA(c.ID), "state", c.State)
-		o.startSupervisor(o.adopt(run.ID), plan)
+		o.supervise(r, true)
 		reattached++
 	}
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/fastflow-dev/fastflow/repo"
+	"github.com/fastflow-dev/fastflow/runtime"
 	"github.com/fastflow-dev/fastflow/status"
 	"github.com/fastflow-dev/fastflow/status/logs"
 	"github.com/fastflow-dev/fastflow/status/secrets"
@@ -57,30 +58,45 @@ type RunRequest struct {
 	// RetryOf and Attempt link a retry to the run it repeats.
 	RetryOf string
 	Attempt int
+	// Queue asks for a run that finds MAX_CONCURRENT_RUNS taken to wait
+	// in the queue (recorded PENDING, started when a slot frees) instead
+	// of being refused with ErrTooManyRuns. Scheduled runs and automatic
+	// retries always queue. RunPipeline then returns the PENDING run with a nil
+	// error; its Admitted field is false when it was queued.
+	Queue bool
 }
 
-// activeRun is the operator's handle on a run it supervises.
-type activeRun struct {
-	id string
-	// stop carries the operator's reason to stop the run (cancel, shutdown).
-	stop chan endReason
+// submitOptions are what the scheduler and retries add to a request.
+type submitOptions struct {
+	// fire is claimed in the admission transaction (status.ErrConflict
+	// when claimed before); forbidActive applies the Forbid policy.
+	fire         *status.Fire
+	forbidActive bool
+	// notBefore queues the run until then (a retry's delay).
+	notBefore time.Time
 }
+
+// errSkipped: the Forbid policy skipped a scheduled fire.
+var errSkipped = errors.New("operator: fire skipped: the previous run is still active")
 
 // RunPipeline admits and starts a run of the live revision's pipeline. It
 // returns once the run is recorded as PENDING; the container starts in the
-// background. Errors: ErrPipelineNotFound, ErrPipelineInvalid,
-// ErrPipelineDisabled, *ParamError, ErrMissingSecret, ErrTooManyRuns (no
-// record is left behind), ErrRuntimeUnavailable, ErrNotAccepting.
+// background. With req.Queue a run that finds every slot taken is queued
+// (Admitted false) instead of refused. Errors: ErrPipelineNotFound,
+// ErrPipelineInvalid, ErrPipelineDisabled, *ParamError, ErrMissingSecret,
+// ErrTooManyRuns (no record is left behind), ErrRuntimeUnavailable,
+// ErrNotAccepting.
 func (o *Operator) RunPipeline(ctx context.Context, req RunRequest) (status.Run, error) {
-	return o.submit(ctx, req, nil)
+	return o.submit(ctx, req, submitOptions{})
 }
 
-// submit is RunPipeline for every trigger. claim, when set, is called with
-// the new run's ID after every check passed and before anything else is
-// recorded; its error (a scheduled fire claimed before: status.ErrConflict)
-// abandons the run. A scheduled run over MAX_CONCURRENT_RUNS is recorded
-// PENDING and queued instead of refused.
-func (o *Operator) submit(ctx context.Context, req RunRequest, claim func(ctx context.Context, runID string) error) (status.Run, error) {
+// submit is RunPipeline for every trigger: it checks the request against
+// the live snapshot, then lets the store decide in one transaction whether
+// the run starts, queues, is skipped (errSkipped) or is refused.
+func (o *Operator) submit(ctx context.Context, req RunRequest, opts submitOptions) (status.Run, error) {
+	if !o.adm.isAccepting() {
+		return status.Run{}, ErrNotAccepting
+	}
 	snap := o.Snapshot()
 	if snap == nil {
 		return status.Run{}, fmt.Errorf("%w: %q (nothing synced yet)", ErrPipelineNotFound, req.Pipeline)
@@ -98,76 +114,79 @@ func (o *Operator) submit(ctx context.Context, req RunRequest, claim func(ctx co
 	if err != nil {
 		return status.Run{}, err
 	}
-	secrets, err := o.secretsFor(ctx, p)
+	secretVals, err := o.secretsFor(ctx, p)
 	if err != nil {
 		return status.Run{}, err
 	}
 	if err := o.rt.Ping(ctx); err != nil {
 		return status.Run{}, fmt.Errorf("%w: %w", ErrRuntimeUnavailable, err)
 	}
+	env := mergeEnv(p, secretVals, params, req.Env)
 
-	// default_env < secrets < parameters < run env: the most specific wins.
-	env := map[string]string{}
-	maps.Copy(env, p.Spec.DefaultEnv)
-	maps.Copy(env, secrets)
-	maps.Copy(env, params)
-	maps.Copy(env, req.Env)
-
-	ar, err := o.admit()
-	if errors.Is(err, ErrTooManyRuns) && req.Trigger == status.TriggerSchedule {
-		return o.queueRun(ctx, req, claim, snap, p, params, env, secrets)
-	}
-	if err != nil {
-		return status.Run{}, err
-	}
-	if claim != nil {
-		if err := claim(ctx, ar.id); err != nil {
-			o.release(ar.id)
-			return status.Run{}, err
-		}
-	}
-	run, err := o.createRun(ctx, ar.id, req, snap, p, params, env, "")
-	if err != nil {
-		o.release(ar.id)
-		return status.Run{}, err
-	}
-	// Open the live log before returning, so a caller that follows the run
-	// right away never misses its first lines.
-	o.logHubs.Open(run.ID)
-	plan := runPlan{run: run, pipeline: p, revisionDir: snap.Dir, env: env, secrets: slices.Collect(maps.Values(secrets))}
-	o.startSupervisor(ar, plan)
-	return run, nil
-}
-
-// queueRun records a scheduled run PENDING with no container and queues it
-// for the next free slot ("queue instead of reject").
-func (o *Operator) queueRun(ctx context.Context, req RunRequest, claim func(context.Context, string) error,
-	snap *repo.Snapshot, p repo.Pipeline, params, env, secrets map[string]string) (status.Run, error) {
 	id, err := status.NewRunID()
 	if err != nil {
 		return status.Run{}, err
 	}
-	if claim != nil {
-		if err := claim(ctx, id); err != nil {
-			return status.Run{}, err
-		}
-	}
-	run, err := o.createRun(ctx, id, req, snap, p, params, env, queuedMessage(o.cfg.MaxConcurrentRuns))
+	logPath, err := logs.Path(o.cfg.LogsDir, p.Name, id)
 	if err != nil {
 		return status.Run{}, err
 	}
-	plan := runPlan{run: run, pipeline: p, revisionDir: snap.Dir, env: env, secrets: slices.Collect(maps.Values(secrets))}
-	o.runMu.Lock()
-	if !o.accepting {
-		o.runMu.Unlock()
-		return run, nil // shutting down: the next start requeues it
+	trigger := req.Trigger
+	if trigger == "" {
+		trigger = status.TriggerManual
 	}
-	o.enqueueLocked(plan)
-	o.runMu.Unlock()
-	o.log.Info("run queued: MAX_CONCURRENT_RUNS reached", "run", id, "pipeline", p.Name)
-	// A slot may have freed between admit and enqueue.
-	o.drainQueue()
-	return run, nil
+	attempt := max(req.Attempt, 1)
+	queue := req.Queue || trigger == status.TriggerSchedule
+	now := o.now()
+	run := status.Run{
+		ID:          id,
+		Pipeline:    p.Name,
+		Status:      status.RunPending,
+		Revision:    snap.Revision,
+		Trigger:     trigger,
+		TriggeredBy: req.TriggeredBy,
+		Attempt:     attempt,
+		RetryOf:     req.RetryOf,
+		Parameters:  params,
+		EnvNames:    slices.Sorted(maps.Keys(env)),
+		RequestEnv:  req.Env,
+		LogPath:     logPath,
+		MetricsPath: metricsPath(logPath),
+		QueuedAt:    now,
+		NotBefore:   opts.notBefore,
+	}
+	if queue {
+		// Written only if the run queues; a started run clears it.
+		run.Message = queuedMessage(o.cfg.MaxConcurrentRuns, opts.notBefore)
+	}
+	var fire *status.Fire
+	if opts.fire != nil {
+		f := *opts.fire
+		fire = &f
+	}
+	stored, res, err := o.store.AdmitRun(ctx, run, status.Admission{
+		Limit: o.cfg.MaxConcurrentRuns, Queue: queue, Fire: fire, ForbidActive: opts.forbidActive, Now: now,
+	})
+	switch {
+	case errors.Is(err, status.ErrLimit):
+		return status.Run{}, fmt.Errorf("%w: all MAX_CONCURRENT_RUNS=%d slots are taken", ErrTooManyRuns, o.cfg.MaxConcurrentRuns)
+	case err != nil:
+		return status.Run{}, fmt.Errorf("admit run of %s: %w", p.Name, err)
+	}
+	switch res {
+	case status.AdmitSkipped:
+		return status.Run{}, errSkipped
+	case status.AdmitQueued:
+		o.log.Info("run queued", "run", id, "pipeline", p.Name, "trigger", trigger, "not_before", opts.notBefore)
+		o.adm.wake()
+		return stored, nil
+	}
+	stored.Message = ""
+	// Open the live log before returning, so a caller that follows the run
+	// right away never misses its first lines.
+	o.logHubs.Open(stored.ID)
+	o.supervise(o.newRunner(stored, p, env, slices.Collect(maps.Values(secretVals))), false)
+	return stored, nil
 }
 
 func (o *Operator) secretsFor(ctx context.Context, p repo.Pipeline) (map[string]string, error) {
@@ -187,116 +206,52 @@ func (o *Operator) secretsFor(ctx context.Context, p repo.Pipeline) (map[string]
 	return vals, nil
 }
 
-// admit reserves a slot under MAX_CONCURRENT_RUNS. The reservation is made
-// before anything is written, so concurrent requests can never overshoot
-// and a refused request leaves no record.
-func (o *Operator) admit() (*activeRun, error) {
-	id, err := status.NewRunID()
-	if err != nil {
-		return nil, err
-	}
-	o.runMu.Lock()
-	defer o.runMu.Unlock()
-	if !o.accepting {
-		return nil, ErrNotAccepting
-	}
-	if len(o.active) >= o.cfg.MaxConcurrentRuns {
-		return nil, fmt.Errorf("%w: %d of MAX_CONCURRENT_RUNS=%d are active", ErrTooManyRuns, len(o.active), o.cfg.MaxConcurrentRuns)
-	}
-	ar := &activeRun{id: id, stop: make(chan endReason, 1)}
-	o.active[id] = ar
-	return ar, nil
-}
-
-// adopt registers a run found at startup, over the limit if need be: it
-// already runs, refusing it would not stop it.
-func (o *Operator) adopt(id string) *activeRun {
-	o.runMu.Lock()
-	defer o.runMu.Unlock()
-	ar := &activeRun{id: id, stop: make(chan endReason, 1)}
-	o.active[id] = ar
-	return ar
-}
-
-// release frees a run's slot and hands it to the oldest queued run, in one
-// critical section so that a manual run cannot take it in between.
-func (o *Operator) release(id string) {
-	o.runMu.Lock()
-	delete(o.active, id)
-	ar, plan, ok := o.dequeueLocked()
-	o.runMu.Unlock()
-	if ok {
-		o.startQueued(ar, plan)
-	}
-}
-
-// ActiveRuns is how many runs this operator supervises now.
-func (o *Operator) ActiveRuns() int {
-	o.runMu.Lock()
-	defer o.runMu.Unlock()
-	return len(o.active)
-}
-
-func (o *Operator) createRun(ctx context.Context, id string, req RunRequest, snap *repo.Snapshot, p repo.Pipeline, params, env map[string]string, msg string) (status.Run, error) {
-	logPath, err := logs.Path(o.cfg.LogsDir, p.Name, id)
-	if err != nil {
-		return status.Run{}, err
-	}
-	trigger := req.Trigger
-	if trigger == "" {
-		trigger = status.TriggerManual
-	}
-	attempt := req.Attempt
-	if attempt == 0 {
-		attempt = 1
-	}
-	run, err := o.store.CreateRun(ctx, status.Run{
-		ID:          id,
-		Pipeline:    p.Name,
-		Status:      status.RunPending,
-		Message:     msg,
-		Revision:    snap.Revision,
-		Trigger:     trigger,
-		TriggeredBy: req.TriggeredBy,
-		Attempt:     attempt,
-		RetryOf:     req.RetryOf,
-		Parameters:  params,
-		EnvNames:    slices.Sorted(maps.Keys(env)),
-		LogPath:     logPath,
-		MetricsPath: metricsPath(logPath),
-	})
-	if err != nil {
-		return status.Run{}, fmt.Errorf("record run of %s: %w", p.Name, err)
-	}
-	return run, nil
-}
-
 // metricsPath is <run_id>_metrics.jsonl beside <run_id>.log.
 func metricsPath(logPath string) string {
 	return logPath[:len(logPath)-len(".log")] + "_metrics.jsonl"
 }
 
-// CancelRun stops an active run with the grace period; it ends CANCELLED.
+// CancelRun stops an active run with the grace period, or takes a queued
+// one out of the queue; either ends CANCELLED.
 func (o *Operator) CancelRun(ctx context.Context, id string) error {
-	o.runMu.Lock()
-	ar, ok := o.active[id]
-	o.runMu.Unlock()
-	if !ok {
-		if o.cancelQueued(ctx, id, "cancelled while queued") {
+	return o.stopRun(ctx, id, stopRequest{reason: endCancelled})
+}
+
+// stopRun carries a stop request to the run's runner, or ends the run in
+// the queue with the request's outcome.
+func (o *Operator) stopRun(ctx context.Context, id string, req stopRequest) error {
+	if r := o.adm.lookup(id); r != nil {
+		r.requestStop(req)
+		return nil
+	}
+	run, err := o.store.GetRun(ctx, id)
+	if errors.Is(err, status.ErrNotFound) {
+		return fmt.Errorf("%w: %s", ErrRunNotFound, id)
+	}
+	if err != nil {
+		return err
+	}
+	if run.Status == status.RunPending && !run.Admitted {
+		out := classify(req.reason, runtime.ExitStatus{}, "", 0, "")
+		run.Status, run.Message, run.FinishedAt = out.status, out.message+" while queued", o.now()
+		if req.message != "" {
+			run.Message = req.message
+		}
+		ok, err := o.store.CancelQueued(ctx, run)
+		if err != nil {
+			return fmt.Errorf("cancel queued run %s: %w", id, err)
+		}
+		if ok {
+			o.log.Info("queued run cancelled", "run", id, "pipeline", run.Pipeline)
 			return nil
 		}
-		if _, err := o.store.GetRun(ctx, id); errors.Is(err, status.ErrNotFound) {
-			return fmt.Errorf("%w: %s", ErrRunNotFound, id)
-		} else if err != nil {
-			return err
+		// Claimed meanwhile: its runner may be starting right now.
+		if r := o.adm.lookup(id); r != nil {
+			r.requestStop(req)
+			return nil
 		}
-		return fmt.Errorf("%w: %s", ErrRunNotActive, id)
 	}
-	select {
-	case ar.stop <- endCancelled:
-	default: // already being stopped
-	}
-	return nil
+	return fmt.Errorf("%w: %s", ErrRunNotActive, id)
 }
 
 // RetryRun starts a new run of a finished run's pipeline with the same
@@ -312,12 +267,8 @@ func (o *Operator) RetryRun(ctx context.Context, id, user string) (status.Run, e
 	if !prev.Status.Final() {
 		return status.Run{}, fmt.Errorf("%w: %s is %s", ErrRunNotActive, id, prev.Status)
 	}
-	params := make(map[string]any, len(prev.Parameters))
-	for k, v := range prev.Parameters {
-		params[k] = v
-	}
 	return o.RunPipeline(ctx, RunRequest{
-		Pipeline: prev.Pipeline, Parameters: params, Trigger: status.TriggerRetry,
+		Pipeline: prev.Pipeline, Parameters: paramsAny(prev.Parameters), Env: prev.RequestEnv, Trigger: status.TriggerRetry,
 		TriggeredBy: user, RetryOf: prev.ID, Attempt: prev.Attempt + 1,
 	})
 }

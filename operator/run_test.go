@@ -234,8 +234,8 @@ func TestRunRetriesWithBackoff(t *testing.T) {
 			t.Errorf("run %d: retry_of %q trigger %s, want %q retry", i, r.RetryOf, r.Trigger, chain[i-1].ID)
 		}
 	}
-	// retry_delay 1 s, doubled: the third attempt is queued at least 1+2 s after the first ended.
-	if gap := chain[2].QueuedAt.Sub(chain[0].FinishedAt); gap < 3*time.Second {
+	// retry_delay 1 s, doubled: the third attempt starts at least 1+2 s after the first ended.
+	if gap := chain[2].StartedAt.Sub(chain[0].FinishedAt); gap < 3*time.Second {
 		t.Errorf("retries came %s after the first failure, want at least 3 s of backoff", gap)
 	}
 	stats, err := env.store.GetPipelineStats(ctx, "flaky")

@@ -27,43 +27,11 @@ const (
 	catchupMax = 100
 )
 
-// clock is the scheduler's source of time, injected so tests can control it.
-type clock interface {
-	Now() time.Time
-	NewTimer(d time.Duration) clockTimer
-}
-
-// clockTimer is the part of *time.Timer the scheduler uses.
-type clockTimer interface {
-	C() <-chan time.Time
-	Reset(d time.Duration)
-	Stop()
-}
-
-type realClock struct{}
-
-func (realClock) Now() time.Time { return time.Now() }
-func (realClock) NewTimer(d time.Duration) clockTimer {
-	return realTimer{time.NewTimer(d)}
-}
-
-type realTimer struct{ t *time.Timer }
-
-func (t realTimer) C() <-chan time.Time   { return t.t.C }
-func (t realTimer) Reset(d time.Duration) { t.t.Reset(d) }
-func (t realTimer) Stop()                 { t.t.Stop() }
-
-// runScheduler fires the schedules of the live snapshot until ctx ends.
-func (o *Operator) runScheduler(ctx context.Context) {
-	s := newScheduler(o, realClock{})
-	s.run(ctx)
-}
-
 // scheduler holds what the scheduler loop knows; only its goroutine touches
 // it, except the counters.
 type scheduler struct {
 	o   *Operator
-	clk clock
+	clk Clock
 	log *slog.Logger
 
 	// snap is the snapshot the entries were built from; a different live
@@ -93,8 +61,8 @@ type schedEntry struct {
 	last, next time.Time
 }
 
-func newScheduler(o *Operator, clk clock) *scheduler {
-	return &scheduler{o: o, clk: clk, log: o.log.With("component", "scheduler")}
+func newScheduler(o *Operator) *scheduler {
+	return &scheduler{o: o, clk: o.clk, log: o.log.With("component", "scheduler")}
 }
 
 // run is the loop: each wake it rebuilds the entries if the snapshot
@@ -114,7 +82,6 @@ func (s *scheduler) run(ctx context.Context) {
 			s.refresh(ctx, snap, now)
 		}
 		s.fireDue(ctx, now)
-		s.o.drainQueue()
 
 		wait := schedulerMaxWait
 		now = s.clk.Now()
@@ -221,9 +188,6 @@ func (s *scheduler) refresh(ctx context.Context, snap *repo.Snapshot, now time.T
 			}
 		}
 	}
-	if prevSnap != nil {
-		s.o.stopRemoved(ctx, s.log, prevSnap, snap)
-	}
 	s.log.Debug("schedules loaded", "revision", snap.ShortRevision(), "schedules", len(entries))
 }
 
@@ -291,54 +255,45 @@ func (s *scheduler) pick(e *schedEntry, dues []time.Time, dropped int, now time.
 	}
 }
 
-// fire starts the run for one due time, after the concurrency policy and
-// claiming the fire key. A key claimed before (a restart, a second replica)
-// is not fired again.
+// fire starts the run for one due time under the concurrency policy. The
+// fire key, the Forbid check and the slot are decided in one store
+// transaction, so a restart or a second replica never fires a key twice
+// and Forbid never lets two runs of one pipeline through.
 func (s *scheduler) fire(ctx context.Context, e *schedEntry, due time.Time) {
 	key := fireKey(e.pipeline, e.id, due)
 	log := s.log.With("pipeline", e.pipeline, "fire", key)
-	if e.policy != schemas.ConcurrencyAllow {
+	if e.policy == schemas.ConcurrencyReplace {
 		active, err := s.o.activeRunsOf(ctx, e.pipeline)
 		if err != nil {
 			log.Error("scheduled fire: list active runs; not firing", "err", err)
 			return
 		}
-		if len(active) > 0 && e.policy == schemas.ConcurrencyForbid {
-			// The fire is claimed without a run: it is decided, and
-			// a restart must not fire it later.
-			err := s.o.store.RecordFire(ctx, status.Fire{Key: key, Pipeline: e.pipeline, FireAt: due})
-			if errors.Is(err, status.ErrConflict) {
-				return
-			}
-			if err != nil {
-				log.Error("record skipped fire", "err", err)
-			}
-			s.skipped.Add(1)
-			log.Info("scheduled fire skipped: previous run still active", "run", active[0].ID, "policy", string(e.policy))
-			return
-		}
 		for _, r := range active {
-			// Replace: the old run ends CANCELLED with the grace period
-			// while the new one starts.
-			if err := s.o.CancelRun(ctx, r.ID); err != nil && !errors.Is(err, ErrRunNotActive) {
+			// The old run ends CANCELLED with the grace period while the
+			// new one starts.
+			msg := "cancelled: replaced by the scheduled run of " + due.UTC().Format(time.RFC3339) + " (concurrency_policy Replace)"
+			if err := s.o.stopRun(ctx, r.ID, stopRequest{reason: endCancelled, message: msg}); err != nil && !errors.Is(err, ErrRunNotActive) {
 				log.Warn("replace: cancel previous run", "run", r.ID, "err", err)
 			} else {
 				log.Info("replace: cancelled previous run", "run", r.ID)
 			}
 		}
 	}
-	claim := func(ctx context.Context, runID string) error {
-		return s.o.store.RecordFire(ctx, status.Fire{Key: key, Pipeline: e.pipeline, FireAt: due, RunID: runID})
-	}
-	run, err := s.o.submit(ctx, RunRequest{Pipeline: e.pipeline, Trigger: status.TriggerSchedule, TriggeredBy: key}, claim)
+	run, err := s.o.submit(ctx, RunRequest{Pipeline: e.pipeline, Trigger: status.TriggerSchedule, TriggeredBy: key}, submitOptions{
+		fire:         &status.Fire{Key: key, Pipeline: e.pipeline, FireAt: due},
+		forbidActive: e.policy == schemas.ConcurrencyForbid,
+	})
 	switch {
 	case errors.Is(err, status.ErrConflict):
 		log.Debug("fire already claimed (a restart or another replica)")
+	case errors.Is(err, errSkipped):
+		s.skipped.Add(1)
+		log.Info("scheduled fire skipped: previous run still active", "policy", string(e.policy))
 	case err != nil:
 		log.Error("scheduled fire", "err", err)
 	default:
 		s.fired.Add(1)
-		log.Info("scheduled fire", "run", run.ID, "delay", s.clk.Now().Sub(due))
+		log.Info("scheduled fire", "run", run.ID, "queued", !run.Admitted, "delay", s.clk.Now().Sub(due))
 	}
 }
 
@@ -353,27 +308,25 @@ func (o *Operator) activeRunsOf(ctx context.Context, pipeline string) ([]status.
 	return page.Runs, nil
 }
 
-// stopRemoved cancels the queued runs and stops the running runs of
-// pipelines that the new snapshot no longer has.
-func (o *Operator) stopRemoved(ctx context.Context, log *slog.Logger, prev, next *repo.Snapshot) {
+// stopRemoved stops the runs, queued and running, of pipelines that the
+// new snapshot no longer has, with a message naming the commit.
+func (o *Operator) stopRemoved(ctx context.Context, prev, next *repo.Snapshot) {
 	for _, p := range prev.Pipelines {
 		if _, ok := next.Pipeline(p.Name); ok {
 			continue
 		}
 		runs, err := o.activeRunsOf(ctx, p.Name)
 		if err != nil {
-			log.Error("stop runs of removed pipeline", "pipeline", p.Name, "err", err)
+			o.log.Error("stop runs of removed pipeline", "pipeline", p.Name, "err", err)
 			continue
 		}
-		msg := fmt.Sprintf("cancelled: pipeline %s was removed by commit %s", p.Name, next.ShortRevision())
+		msg := fmt.Sprintf("cancelled: pipeline %s was removed from the repository by commit %s", p.Name, next.ShortRevision())
 		for _, r := range runs {
-			if o.cancelQueued(ctx, r.ID, msg) {
+			if err := o.stopRun(ctx, r.ID, stopRequest{reason: endRemoved, message: msg}); err != nil && !errors.Is(err, ErrRunNotActive) {
+				o.log.Warn("stop run of removed pipeline", "run", r.ID, "err", err)
 				continue
 			}
-			if err := o.CancelRun(ctx, r.ID); err != nil && !errors.Is(err, ErrRunNotActive) {
-				log.Warn("stop run of removed pipeline", "run", r.ID, "err", err)
-			}
-			log.Info("stopping run of a removed pipeline", "run", r.ID, "pipeline", p.Name, "commit", next.ShortRevision())
+			o.log.Info("stopping run of a removed pipeline", "run", r.ID, "pipeline", p.Name, "commit", next.ShortRevision())
 		}
 	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/fastflow-dev/fastflow/runtime/fake"
 	"github.com/fastflow-dev/fastflow/schemas"
 	"github.com/fastflow-dev/fastflow/status"
 	"github.com/fastflow-dev/fastflow/status/sqlstore"
@@ -247,140 +248,172 @@ func (e *runEnv) commitAndSync(msg string, files map[string]string) {
 }
 
 func TestScheduleFiresAndDisableStops(t *testing.T) {
-	env := newRunEnv(t, map[string]string{"hello/main.py": "print('hi')\n"}, nil)
-	env.commitAndSync("add ticker", map[string]string{
+	e := newFakeEnv(t, map[string]string{"hello/main.py": "print('hi')\n"}, map[string]fake.Program{}, nil)
+	e.commitAndSync("add ticker", map[string]string{
 		"ticker/main.py":       "print('tick')\n",
 		"ticker/pipeline.json": `{"schedule": "*/2 * * * * *", "concurrency_policy": "Allow"}`,
 	})
-	env.waitFor("a scheduled run", 5*time.Second, func() bool {
-		for _, r := range env.runsOf("ticker") {
-			if r.Trigger == status.TriggerSchedule {
-				return true
-			}
-		}
-		return false
-	})
-	env.commitAndSync("disable ticker", map[string]string{
+	e.advanceUntil("three scheduled runs", 500*time.Millisecond, time.Minute, func() bool { return len(e.runsOf("ticker")) >= 3 })
+	e.commitAndSync("disable ticker", map[string]string{
 		"ticker/pipeline.json": `{"schedule": "*/2 * * * * *", "concurrency_policy": "Allow", "enabled": false}`,
 	})
-	// A fire claimed just before the sync may still be recording.
-	time.Sleep(500 * time.Millisecond)
-	before := len(env.runsOf("ticker"))
-	time.Sleep(5 * time.Second)
-	if after := len(env.runsOf("ticker")); after != before {
-		t.Errorf("disabled pipeline fired: %d runs before, %d after 5 s", before, after)
+	// The scheduler picks up a new snapshot on its next wake.
+	e.clk.Advance(2 * time.Second)
+	time.Sleep(50 * time.Millisecond)
+	before := len(e.runsOf("ticker"))
+	for range 20 {
+		e.clk.Advance(500 * time.Millisecond)
+		time.Sleep(2 * time.Millisecond)
 	}
-	// Every run belongs to a claimed fire key, and each key to one run.
+	if after := len(e.runsOf("ticker")); after != before {
+		t.Errorf("disabled pipeline fired: %d runs before, %d after 10 s", before, after)
+	}
+	// Every run belongs to a claimed fire key, and each key to one run;
+	// each run was due on an even second and is stamped with its key.
 	runs := map[string]bool{}
-	for _, r := range env.runsOf("ticker") {
+	for _, r := range e.runsOf("ticker") {
 		runs[r.ID] = true
+		if r.Trigger != status.TriggerSchedule || !strings.HasPrefix(r.TriggeredBy, "ticker:0:") {
+			t.Errorf("run %s: trigger %s by %q", r.ID, r.Trigger, r.TriggeredBy)
+		}
 	}
-	for _, f := range storedFires(t, env.data, "ticker") {
+	for _, f := range storedFires(t, e.data, "ticker") {
 		if f.runID != "" && !runs[f.runID] {
 			t.Errorf("fire %s names run %s, which does not exist", f.key, f.runID)
 		}
 	}
-	for _, r := range env.runsOf("ticker") {
-		env.waitFinal(r.ID, 60*time.Second)
-	}
 }
 
-func TestScheduleForbidSkips(t *testing.T) {
-	env := newRunEnv(t, map[string]string{
-		"slow/main.py":       "import time\nprint('slow', flush=True)\ntime.sleep(5)\n",
-		"slow/pipeline.json": `{"schedule": "* * * * * *"}`,
-	}, nil)
-	deadline := time.Now().Add(9 * time.Second)
-	maxActive := 0
-	for time.Now().Before(deadline) {
-		n := 0
-		for _, r := range env.runsOf("slow") {
-			if !r.Status.Final() {
-				n++
+// TestSchedulePolicies: what a fire does while the previous run of its
+// pipeline still goes.
+func TestSchedulePolicies(t *testing.T) {
+	tests := []struct {
+		policy string
+		// after three fires a second apart of a run that takes a minute:
+		active, cancelled, skipped int
+	}{
+		{"Forbid", 1, 0, 2},
+		{"Allow", 3, 0, 0},
+		{"Replace", 1, 2, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.policy, func(t *testing.T) {
+			t.Parallel()
+			e := newFakeEnv(t, map[string]string{
+				"slow/main.py":       "# a minute\n",
+				"slow/pipeline.json": `{"schedule": "* * * * * *", "concurrency_policy": "` + tt.policy + `"}`,
+			}, map[string]fake.Program{"slow": {fake.Print("slow"), fake.Sleep(time.Minute), fake.Exit(0)}}, nil)
+			e.advanceUntil("three fires", 100*time.Millisecond, time.Minute, func() bool {
+				return len(storedFires(t, e.data, "slow")) >= 3
+			})
+			// Settle: cancellations take effect, no fourth fire yet.
+			e.waitFor("cancellations", 10*time.Second, func() bool {
+				n := 0
+				for _, r := range e.runsOf("slow") {
+					if r.Status == status.RunCancelled {
+						n++
+					}
+				}
+				return n >= tt.cancelled
+			})
+			fires := storedFires(t, e.data, "slow")[:3]
+			active, cancelled, skipped := 0, 0, 0
+			for _, f := range fires {
+				if f.runID == "" {
+					skipped++
+					continue
+				}
+				r, err := e.store.GetRun(context.Background(), f.runID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				switch {
+				case r.Status == status.RunCancelled:
+					cancelled++
+					if !strings.Contains(r.Message, "Replace") {
+						t.Errorf("replaced run's message %q does not say why", r.Message)
+					}
+				case !r.Status.Final():
+					active++
+				}
 			}
-		}
-		maxActive = max(maxActive, n)
-		time.Sleep(50 * time.Millisecond)
-	}
-	// Unschedule and let the last run end: the test leaves no containers.
-	env.commitAndSync("unschedule", map[string]string{"slow/pipeline.json": `{}`})
-	for _, r := range env.runsOf("slow") {
-		env.waitFinal(r.ID, 60*time.Second)
-	}
-	env.stop()
-	if maxActive != 1 {
-		t.Errorf("at most %d runs of a Forbid pipeline were active at once, want 1", maxActive)
-	}
-	skipped := 0
-	for _, f := range storedFires(t, env.data, "slow") {
-		if f.runID == "" {
-			skipped++
-		}
-	}
-	if skipped < 3 {
-		t.Errorf("%d skipped fires recorded in 9 s of a 1-second schedule with a 5-second run, want at least 3", skipped)
+			if active != tt.active || cancelled != tt.cancelled || skipped != tt.skipped {
+				t.Errorf("%s: %d active, %d cancelled, %d skipped; want %d, %d, %d", tt.policy, active, cancelled, skipped, tt.active, tt.cancelled, tt.skipped)
+			}
+		})
 	}
 }
 
-// TestScheduleRestartFiresOnce: fires missed while the operator was down
-// run once (latest), and a restart that finds the same fire due again (its
-// state not yet persisted) does not run it twice: the fire key is claimed.
-func TestScheduleRestartFiresOnce(t *testing.T) {
-	// Stay clear of a minute boundary, which would add an on-time fire.
-	if s := time.Now().Second(); s > 40 {
-		time.Sleep(time.Duration(61-s) * time.Second)
+// TestScheduleCatchup: fires missed while the operator was down run per
+// the catchup policy, once each; a restart that finds the same fires due
+// again (its state rewound) does not run them twice: the keys are claimed.
+func TestScheduleCatchup(t *testing.T) {
+	tests := []struct {
+		catchup string
+		want    int // runs for three missed fires
+	}{
+		{"latest", 1},
+		{"all", 3},
+		{"none", 0},
 	}
-	env := newRunEnv(t, map[string]string{
-		"minutely/main.py":       "print('tick')\n",
-		"minutely/pipeline.json": `{"schedule": "* * * * *"}`,
-	}, nil)
-	ctx := context.Background()
-	var st status.ScheduleState
-	env.waitFor("schedule state", 5*time.Second, func() bool {
-		states, err := env.store.ListScheduleStates(ctx, "minutely")
-		if err == nil && len(states) == 1 {
-			st = states[0]
-			return true
-		}
-		return false
-	})
-	env.stop()
+	for _, tt := range tests {
+		t.Run(tt.catchup, func(t *testing.T) {
+			t.Parallel()
+			e := newFakeEnv(t, map[string]string{
+				"minutely/main.py": "print('tick')\n",
+				// Allow: with the default Forbid, catch-up runs of "all" would
+				// skip each other.
+				"minutely/pipeline.json": `{"schedule": "* * * * *", "concurrency_policy": "Allow", "catchup": "` + tt.catchup + `"}`,
+			}, map[string]fake.Program{}, nil)
+			ctx := context.Background()
+			e.waitFor("schedule state", 10*time.Second, func() bool {
+				e.clk.Advance(10 * time.Millisecond)
+				states, err := e.store.ListScheduleStates(ctx, "minutely")
+				return err == nil && len(states) == 1
+			})
+			e.stop()
+			// Down for three fires (10:01, 10:02, 10:03) and back at 10:03:40.
+			e.clk.Advance(3*time.Minute + 40*time.Second)
+			e.restart(nil)
+			time.Sleep(100 * time.Millisecond)
+			e.clk.Advance(time.Second) // the scheduler's first wake
+			e.waitFor("catch-up runs", 10*time.Second, func() bool { return len(e.runsOf("minutely")) >= tt.want })
+			time.Sleep(100 * time.Millisecond)
+			runs := e.runsOf("minutely")
+			if len(runs) != tt.want {
+				t.Fatalf("after downtime: %d runs, want %d", len(runs), tt.want)
+			}
+			if tt.want == 1 && runs[0].TriggeredBy != fireKey("minutely", "0", mustTime(t, "2026-12-03T10:03:00Z")) {
+				t.Errorf("latest catch-up ran %q, want the 10:03 fire", runs[0].TriggeredBy)
+			}
+			for _, r := range runs {
+				e.finalAfter(r.ID, 100*time.Millisecond, time.Second*20)
+			}
+			if tt.want == 0 {
+				return
+			}
 
-	// As if the operator had been down for three minutes.
-	minute := time.Now().UTC().Truncate(time.Minute)
-	rewind := func() {
-		store, err := sqlstore.Open(ctx, sqlstore.Config{DataDir: env.data})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer store.Close()
-		st.LastFire, st.NextFire = minute.Add(-4*time.Minute), minute.Add(-2*time.Minute)
-		if err := store.PutScheduleState(ctx, st); err != nil {
-			t.Fatal(err)
-		}
-	}
-	rewind()
-	env.start()
-	wantKey := fireKey("minutely", "0", minute)
-	env.waitFor("the catch-up run", 10*time.Second, func() bool { return len(env.runsOf("minutely")) > 0 })
-	time.Sleep(time.Second)
-	runs := env.runsOf("minutely")
-	if len(runs) != 1 || runs[0].TriggeredBy != wantKey {
-		t.Fatalf("after downtime: %d runs (%v), want one for %s", len(runs), runs, wantKey)
-	}
-	env.waitFinal(runs[0].ID, 60*time.Second)
-	env.stop()
-
-	// The state is rewound again: the same fires are due once more.
-	rewind()
-	env.start()
-	time.Sleep(2 * time.Second)
-	if runs := env.runsOf("minutely"); len(runs) != 1 {
-		t.Errorf("after a second restart with the same fire due: %d runs, want still 1", len(runs))
-	}
-	fires := storedFires(t, env.data, "minutely")
-	if len(fires) != 1 || fires[0].key != wantKey || fires[0].runID != runs[0].ID {
-		t.Errorf("fires = %+v, want one %s for run %s", fires, wantKey, runs[0].ID)
+			// Rewind the state: the same fires are due once more.
+			e.stop()
+			store := e.reopenStore()
+			states, err := store.ListScheduleStates(ctx, "minutely")
+			if err != nil || len(states) != 1 {
+				t.Fatalf("states %v, %v", states, err)
+			}
+			st := states[0]
+			st.LastFire, st.NextFire = mustTime(t, "2026-12-03T10:00:00Z"), mustTime(t, "2026-12-03T10:01:00Z")
+			if err := store.PutScheduleState(ctx, st); err != nil {
+				t.Fatal(err)
+			}
+			store.Close()
+			e.restart(nil)
+			time.Sleep(100 * time.Millisecond)
+			e.clk.Advance(time.Second)
+			time.Sleep(200 * time.Millisecond)
+			if again := e.runsOf("minutely"); len(again) != tt.want {
+				t.Errorf("after a restart with the same fires due: %d runs, want still %d", len(again), tt.want)
+			}
+		})
 	}
 }
 
@@ -388,19 +421,16 @@ func TestScheduleRestartFiresOnce(t *testing.T) {
 // fire waits as a PENDING run and starts when the slot frees; a manual run
 // is still refused.
 func TestScheduledFireQueuesOverLimit(t *testing.T) {
-	env := newRunEnv(t, map[string]string{
-		"waiter/main.py": "import time\nprint('waiting', flush=True)\ntime.sleep(300)\n",
+	e := newFakeEnv(t, map[string]string{
+		"waiter/main.py": "# waits\n",
 		"hello/main.py":  "print('hi')\n",
-	}, func(c *Config) { c.MaxConcurrentRuns = 1 })
+	}, map[string]fake.Program{"waiter": {fake.Print("waiting"), fake.Forever()}}, func(c *Config) { c.MaxConcurrentRuns = 1 })
 	ctx := context.Background()
-	blocker, err := env.op.RunPipeline(ctx, RunRequest{Pipeline: "waiter"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	env.commitAndSync("schedule hello", map[string]string{"hello/pipeline.json": `{"schedule": "* * * * * *"}`})
+	blocker := e.running(e.startRun(RunRequest{Pipeline: "waiter"}).ID)
+	e.commitAndSync("schedule hello", map[string]string{"hello/pipeline.json": `{"schedule": "0 * * * * *"}`})
 	var queued status.Run
-	env.waitFor("a queued scheduled run", 5*time.Second, func() bool {
-		for _, r := range env.runsOf("hello") {
+	e.advanceUntil("a queued scheduled run", time.Second, 2*time.Minute, func() bool {
+		for _, r := range e.runsOf("hello") {
 			if r.Status == status.RunPending && strings.HasPrefix(r.Message, "queued:") {
 				queued = r
 				return true
@@ -408,18 +438,12 @@ func TestScheduledFireQueuesOverLimit(t *testing.T) {
 		}
 		return false
 	})
-	if _, err := env.op.RunPipeline(ctx, RunRequest{Pipeline: "hello"}); !errors.Is(err, ErrTooManyRuns) {
+	if _, err := e.op.RunPipeline(ctx, RunRequest{Pipeline: "hello"}); !errors.Is(err, ErrTooManyRuns) {
 		t.Errorf("manual run over the limit: err = %v, want ErrTooManyRuns", err)
 	}
-	if err := env.op.CancelRun(ctx, blocker.ID); err != nil {
-		t.Fatal(err)
-	}
-	if r := env.waitFinal(queued.ID, 60*time.Second); r.Status != status.RunSuccess {
+	cancel(e, blocker)
+	if r := e.finalAfter(queued.ID, 100*time.Millisecond, 20*time.Second); r.Status != status.RunSuccess {
 		t.Errorf("queued run ended %s (%s), want SUCCESS", r.Status, r.Message)
-	}
-	env.commitAndSync("unschedule hello", map[string]string{"hello/pipeline.json": `{}`})
-	for _, r := range env.runsOf("hello") {
-		env.waitFinal(r.ID, 60*time.Second)
 	}
 }
 

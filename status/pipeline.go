@@ -14,8 +14,12 @@ type Pipeline struct {
 	CacheStatus string
 	CacheOutput string
 
-	TotalRuns       int64
-	SuccessfulRuns  int64
-	FailedRuns      int64
+	TotalRuns      int64
+	SuccessfulRuns int64
+	FailedRuns     int64
+	// CancelledRuns and InterruptedRuns count the runs the operator or a
+	// user stopped; they are not in TotalRuns (see IncrementCounters).
+	CancelledRuns   int64
+	InterruptedRuns int64
 	CountersResetAt time.Time
 }

@@ -110,6 +110,21 @@ type Run struct {
 
 	LogPath     string
 	MetricsPath string
+
+	// Admitted marks a PENDING run that holds a slot (it is starting); a
+	// PENDING run without it is queued. RUNNING runs are always admitted.
+	Admitted bool
+	// NotBefore keeps a queued run from being claimed earlier: a retry
+	// waiting out its retry_delay. Zero means at once.
+	NotBefore time.Time
+	// RequestEnv is the env the run request itself set (not default_env,
+	// not secrets), kept so a queued run that starts later, perhaps after
+	// a restart, gets it. It is never returned by the API.
+	RequestEnv map[string]string
+	// LogIncomplete says lines of the run's output may be missing from its
+	// stored log (the log stream broke, or the log could not be written);
+	// Message says why.
+	LogIncomplete bool
 }
 
 // Duration is the wall time from start to finish, zero until both are set.

@@ -16,6 +16,9 @@ var (
 	// ErrInvalidCursor is returned when a pagination cursor was not made by
 	// this store (tampered with, truncated, or from another listing).
 	ErrInvalidCursor = errors.New("status: invalid cursor")
+	// ErrLimit is returned by AdmitRun when every slot is taken and the
+	// run may not queue.
+	ErrLimit = errors.New("status: concurrency limit reached")
 	// ErrInvalidArgument is returned for input the store refuses before
 	// touching the database, such as an empty name or an unknown order.
 	ErrInvalidArgument = errors.New("status: invalid argument")
@@ -51,6 +54,7 @@ type Store interface {
 
 	SyncStore
 	RunStore
+	AdmissionStore
 	PipelineStore
 	ScheduleStore
 	SecretStore
@@ -97,6 +101,83 @@ type RunStore interface {
 	DeleteRunsBefore(ctx context.Context, t time.Time) (int64, error)
 }
 
+// AdmissionStore decides which runs hold one of the MAX_CONCURRENT_RUNS
+// slots. Each decision is one database transaction, so the global limit,
+// the queue order and a schedule's concurrency policy hold for every
+// operator sharing the database, and a crash between two steps leaves no
+// half-made decision.
+//
+// A run's slot: a RUNNING run, and a PENDING run with Admitted set, hold a
+// slot; a PENDING run without Admitted is queued. Queued runs are claimed
+// oldest first (QueuedAt, then ID), never before their NotBefore.
+type AdmissionStore interface {
+	// AdmitRun creates r (status PENDING; its ID, QueuedAt and Attempt
+	// filled as CreateRun does) and decides in the same transaction:
+	//
+	//   - with a.Fire set, the fire key is claimed first; a key claimed
+	//     before is ErrConflict and nothing is stored;
+	//   - with a.ForbidActive and a PENDING or RUNNING run of r.Pipeline in
+	//     the store, the fire is claimed without a run and the answer is
+	//     AdmitSkipped (r is not stored);
+	//   - when fewer than a.Limit runs hold a slot, r.NotBefore is not
+	//     after a.Now, and no queued run is eligible ahead of r (NotBefore
+	//     not after a.Now), r is stored Admitted: AdmitStarted;
+	//   - otherwise, with a.Queue, r is stored queued: AdmitQueued;
+	//   - otherwise nothing is stored and the error wraps ErrLimit.
+	//
+	// The stored run is returned with the decision.
+	AdmitRun(ctx context.Context, r Run, a Admission) (Run, AdmitResult, error)
+	// ClaimQueued admits queued runs whose NotBefore is not after now,
+	// oldest first, while fewer than limit runs hold a slot, and returns
+	// them as stored (Admitted set). Concurrent callers never claim the
+	// same run twice.
+	ClaimQueued(ctx context.Context, limit int, now time.Time) ([]Run, error)
+	// QueueState reports how many runs are queued and the earliest
+	// NotBefore after now among them (zero when none waits for a time).
+	QueueState(ctx context.Context, now time.Time) (queued int, next time.Time, err error)
+	// CancelQueued ends a queued run (PENDING, not Admitted) with r's
+	// final status, message and finish time, and counts it, in one
+	// transaction. It reports false, changing nothing, when the run is no
+	// longer queued (claimed, started or ended meanwhile); a missing run is
+	// ErrNotFound.
+	CancelQueued(ctx context.Context, r Run) (bool, error)
+	// FinishRun is TransitionRun to a final status followed, in the same
+	// transaction and only if the transition happened, by
+	// IncrementCounters: a run is counted exactly once however many
+	// callers race to end it. r.Status must be final (ErrInvalidArgument).
+	FinishRun(ctx context.Context, r Run, from ...RunStatus) (bool, error)
+}
+
+// Admission is how AdmitRun decides about one run.
+type Admission struct {
+	// Limit is MAX_CONCURRENT_RUNS; it must be positive.
+	Limit int
+	// Queue stores a run that finds no free slot queued instead of
+	// refusing it.
+	Queue bool
+	// Fire, when set, is claimed in the same transaction; its RunID is
+	// set to the new run's.
+	Fire *Fire
+	// ForbidActive skips the run when its pipeline has an active run (the
+	// Forbid concurrency policy of scheduled fires).
+	ForbidActive bool
+	// Now is the decision's time (the operator's clock).
+	Now time.Time
+}
+
+// AdmitResult is AdmitRun's decision.
+type AdmitResult int
+
+// The decisions of AdmitRun.
+const (
+	// AdmitStarted: the run holds a slot and may start now.
+	AdmitStarted AdmitResult = iota + 1
+	// AdmitQueued: the run waits in the queue.
+	AdmitQueued
+	// AdmitSkipped: the Forbid policy skipped the fire; no run was stored.
+	AdmitSkipped
+)
+
 // PipelineStore keeps per-pipeline counters and uv cache state.
 type PipelineStore interface {
 	// UpsertPipeline creates or updates a pipeline's requirements and cache
@@ -107,9 +188,14 @@ type PipelineStore interface {
 	GetPipelineStats(ctx context.Context, name string) (Pipeline, error)
 	// ListPipelines returns every known pipeline ordered by name.
 	ListPipelines(ctx context.Context) ([]Pipeline, error)
-	// IncrementCounters counts one finished run in a single atomic
-	// statement, creating the pipeline row when it does not exist yet.
-	IncrementCounters(ctx context.Context, name string, success bool) error
+	// IncrementCounters counts one finished run with final status st in a
+	// single atomic statement, creating the pipeline row when it does not
+	// exist yet. SUCCESS counts in TotalRuns and SuccessfulRuns; FAILED and
+	// TIMEOUT in TotalRuns and FailedRuns (the run ended by itself, badly);
+	// CANCELLED and INTERRUPTED only in CancelledRuns and InterruptedRuns,
+	// so the success rate says how the pipeline does, not how often
+	// someone stopped it. A status that is not final is ErrInvalidArgument.
+	IncrementCounters(ctx context.Context, name string, st RunStatus) error
 	// ResetCounters sets the counters to zero and CountersResetAt to now
 	// (ErrNotFound).
 	ResetCounters(ctx context.Context, name string) error

@@ -166,7 +166,16 @@ func assemble(ctx context.Context, cfg config, log *slog.Logger) (*parts, error)
 	if err != nil {
 		return fail(err)
 	}
-	if p.docker, err = docker.New(docker.Config{Host: cfg.DockerHost, Logger: log}); err != nil {
+	cacheDir, err := filepath.Abs(cfg.UVCacheDir)
+	if err != nil {
+		return fail(fmt.Errorf("resolve UV_CACHE_DIR: %w", err))
+	}
+	p.docker, err = docker.New(docker.Config{
+		Host: cfg.DockerHost, Logger: log,
+		RevisionsDir: syncer.RevisionsDir(),
+		CacheDirs:    map[string]string{runtime.CacheUV: cacheDir},
+	})
+	if err != nil {
 		return fail(err)
 	}
 	// A wrong ENCRYPTION_KEY is reported now, not at the first run that
@@ -274,10 +283,6 @@ func operatorConfig(cfg config, log *slog.Logger) (operator.Config, error) {
 	if err != nil {
 		return operator.Config{}, err
 	}
-	cacheDir, err := abs(cfg.UVCacheDir)
-	if err != nil {
-		return operator.Config{}, err
-	}
 	dataDir, err := abs(cfg.DataDir)
 	if err != nil {
 		return operator.Config{}, err
@@ -289,7 +294,6 @@ func operatorConfig(cfg config, log *slog.Logger) (operator.Config, error) {
 		SyncInterval:      cfg.AutoSyncInterval,
 		WorkerImage:       cfg.WorkerImage,
 		LogsDir:           logsDir,
-		UVCacheDir:        cacheDir,
 		MaxConcurrentRuns: cfg.MaxConcurrentRuns,
 		ContainerTimeout:  cfg.ContainerTimeout,
 		StallTimeout:      cfg.StallTimeout,
