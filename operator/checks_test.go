@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fastflow-dev/fastflow/runtime/fake"
 	"github.com/fastflow-dev/fastflow/status"
 	"github.com/fastflow-dev/fastflow/status/checks"
 )
@@ -67,12 +68,12 @@ func TestCheckRunsReported(t *testing.T) {
 	go func() { done <- rep.Run(ctx) }()
 	defer func() { cancel(); <-done }()
 
-	env := newRunEnv(t, map[string]string{
+	env := newFakeEnv(t, map[string]string{
 		"hello/main.py":        "print('hi')\n",
 		"broken/main.py":       "print('never')\n",
 		"broken/pipeline.json": `{"timout": 5}`,
-	}, func(c *Config) { c.Checks = rep })
-	r := env.run("hello", nil, nil)
+	}, map[string]fake.Program{}, func(c *Config) { c.Checks = rep })
+	r := env.finalAfter(env.startRun(RunRequest{Pipeline: "hello"}).ID, 100*time.Millisecond, time.Minute)
 	if r.Status != status.RunSuccess {
 		t.Fatalf("hello ended %s", r.Status)
 	}

@@ -26,7 +26,8 @@ type fakeEnv struct {
 }
 
 // newFakeEnv commits files and starts an operator whose containers run
-// programs[pipeline] (a pipeline without one prints a line and exits 0).
+// programs[pipeline] (a pipeline without one prints a line and exits 0),
+// and whose warm-ups run programs["preheat:"+pipeline] (default: exit 0).
 func newFakeEnv(t *testing.T, files map[string]string, programs map[string]fake.Program, mod func(*Config)) *fakeEnv {
 	t.Helper()
 	remote := gittest.New(t)
@@ -58,11 +59,14 @@ func openFakeEnv(t *testing.T, remote *gittest.Remote, data string, rt runtime.R
 }
 
 func (e *fakeEnv) program(spec runtime.RunSpec) fake.Program {
-	if spec.Kind == "preheat" {
-		return fake.Program{fake.Print("warmed"), fake.Exit(0)}
-	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if spec.Kind == "preheat" {
+		if p, ok := e.programs["preheat:"+spec.Pipeline]; ok {
+			return p
+		}
+		return fake.Program{fake.Print("warmed"), fake.Exit(0)}
+	}
 	if p, ok := e.programs[spec.Pipeline]; ok {
 		return p
 	}
@@ -143,4 +147,16 @@ func (e *fakeEnv) stats(pipeline string) status.Pipeline {
 		e.t.Fatalf("stats of %s: %v", pipeline, err)
 	}
 	return p
+}
+
+// liveContainers counts the fake's containers of the given runs that are
+// neither exited nor removed.
+func (e *fakeEnv) liveContainers(runIDs map[string]bool) int {
+	n := 0
+	for _, c := range e.fake.Containers() {
+		if runIDs[c.Spec.RunID] && !c.Removed && c.State != runtime.StateExited {
+			n++
+		}
+	}
+	return n
 }

@@ -4,13 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/fastflow-dev/fastflow/runtime"
 	"github.com/fastflow-dev/fastflow/runtime/fake"
 	"github.com/fastflow-dev/fastflow/status"
+	"github.com/fastflow-dev/fastflow/status/secrets"
 	"github.com/fastflow-dev/fastflow/status/sqlstore"
 )
 
@@ -465,5 +468,145 @@ func TestLifecycleCountersUnderConcurrency(t *testing.T) {
 	st := e.stats("forever")
 	if st.TotalRuns != n-n/3 || st.SuccessfulRuns != n-n/3 || st.CancelledRuns != n/3 || st.FailedRuns != 0 {
 		t.Errorf("counters %+v, want %d successful of %d total and %d cancelled apart", st, n-n/3, n-n/3, n/3)
+	}
+}
+
+// TestLifecycleReconcile: what an operator finds at its start, left by the
+// last one: a run that ended while nobody watched (finalized from its exit
+// and the daemon's copy of its output), a run that held a slot but never
+// got a container (INTERRUPTED), a queued run (started, in its turn), and
+// a labelled container nobody owns (removed), plus a warm-up container
+// left behind (removed).
+func TestLifecycleReconcile(t *testing.T) {
+	e := newFakeEnv(t, lifecyclePipelines, lifecyclePrograms(), func(c *Config) { c.MaxConcurrentRuns = 3 })
+	ctx := context.Background()
+	ended := e.running(e.startRun(RunRequest{Pipeline: "tailing"}).ID)
+	blocker := e.running(e.startRun(RunRequest{Pipeline: "forever"}).ID)
+	// A run that got its slot, then lost its process before its
+	// container started.
+	limbo, res, err := e.store.AdmitRun(ctx, status.Run{Pipeline: "hello", Revision: ended.Revision, Trigger: status.TriggerManual,
+		LogPath: e.data + "/logs/hello/limbo.log", MetricsPath: e.data + "/logs/hello/limbo_metrics.jsonl"},
+		status.Admission{Limit: 3, Now: e.clk.Now()})
+	if err != nil || res != status.AdmitStarted {
+		t.Fatalf("admit limbo run: %v, %v", res, err)
+	}
+	queued := e.startRun(RunRequest{Pipeline: "hello", Queue: true})
+	if queued.Admitted {
+		t.Fatal("the fourth run was admitted over the limit of 3")
+	}
+	e.stop()
+
+	// While nobody watches: the tailing run ends, strays appear.
+	e.clk.Advance(5 * time.Minute)
+	for _, kind := range []string{"run", "preheat"} {
+		if _, err := e.fake.Start(ctx, runtime.RunSpec{
+			RunID: "stray-" + kind, Pipeline: "hello", Revision: "none", Kind: kind, Image: "fake-worker",
+			Command: fake.Command(fake.Program{fake.Forever()}), Labels: map[string]string{runtime.LabelInstance: e.cfg.Instance},
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.restart(func(c *Config) { c.MaxConcurrentRuns = 3; c.PreHeat = true })
+
+	got := e.finalAfter(ended.ID, 100*time.Millisecond, time.Minute)
+	if want := []string{"line 1", "line 2", "line 3", "line 4", "line 5"}; got.Status != status.RunSuccess || !slicesEqual(e.logText(got), want) {
+		t.Errorf("run that ended while down: %s %q with log %q, want SUCCESS with %q", got.Status, got.Message, e.logText(got), want)
+	}
+	if got := e.finalAfter(limbo.ID, 100*time.Millisecond, time.Minute); got.Status != status.RunInterrupted || !strings.Contains(got.Message, "restarted") {
+		t.Errorf("admitted run without a container: %s %q, want INTERRUPTED", got.Status, got.Message)
+	}
+	if got := e.finalAfter(queued.ID, 100*time.Millisecond, time.Minute); got.Status != status.RunSuccess {
+		t.Errorf("queued run after the restart: %s %q, want SUCCESS", got.Status, got.Message)
+	}
+	e.advanceUntil("strays removed", 100*time.Millisecond, time.Minute, func() bool {
+		for _, c := range e.fake.Containers() {
+			if strings.HasPrefix(c.Spec.RunID, "stray-") && !c.Removed {
+				return false
+			}
+		}
+		return true
+	})
+	if c, _ := e.fake.ContainerOfRun(blocker.ID); c.Stopped || c.Removed {
+		t.Error("the still running run was stopped by reconciliation")
+	}
+	cancel(e, blocker)
+	e.finalAfter(blocker.ID, time.Second, time.Minute)
+}
+
+// TestPreheatFailure: uv failing in the warm-up is recorded with its
+// output, and the run is not held back by it.
+func TestPreheatFailure(t *testing.T) {
+	e := newFakeEnv(t, map[string]string{
+		"badreq/main.py":          "print('never')\n",
+		"badreq/requirements.txt": "no-such-package==9.9\n",
+	}, map[string]fake.Program{
+		"preheat:badreq": {fake.PrintErr("error: no matching distribution for no-such-package==9.9"), fake.Exit(1)},
+		"badreq":         {fake.Print("::fastflow::setup_failed=no matching distribution"), fake.Exit(2)},
+	}, preheatOn)
+	row := e.cacheRow("badreq", CacheFailed, 10*time.Second)
+	if !strings.Contains(row.CacheOutput, "no matching distribution") || !strings.Contains(row.CacheOutput, "exited with code 1") {
+		t.Errorf("failed warm-up output %q lacks uv's message and the exit", row.CacheOutput)
+	}
+	r := e.finalAfter(e.startRun(RunRequest{Pipeline: "badreq"}).ID, 100*time.Millisecond, time.Minute)
+	if r.Status != status.RunFailed || r.ErrorType != status.ErrorSetupFailed {
+		t.Errorf("run after a failed warm-up: %s/%s %q, want FAILED/SETUP_FAILED", r.Status, r.ErrorType, r.Message)
+	}
+}
+
+// secretSource is a SecretSource over a map.
+type secretSource map[string]string
+
+func (s secretSource) Secrets(_ context.Context, names []string) (map[string]string, error) {
+	out := map[string]string{}
+	var missing []string
+	for _, n := range names {
+		v, ok := s[n]
+		if !ok {
+			missing = append(missing, n)
+			continue
+		}
+		out[n] = v
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("%w: %v", secrets.ErrMissing, missing)
+	}
+	return out, nil
+}
+
+// TestLifecycleSecretsAndManualRetry: a secret reaches the container and
+// never the log; a missing one refuses the run; a manual retry repeats the
+// run's parameters and links to it.
+func TestLifecycleSecretsAndManualRetry(t *testing.T) {
+	const token = "s3cr3t-value-42"
+	e := newFakeEnv(t, map[string]string{
+		"secretive/main.py":       "import os\nprint(os.environ['TOKEN'])\n",
+		"secretive/pipeline.json": `{"secrets": ["TOKEN"], "parameters": {"DAY": {"type": "string", "default": "monday"}}}`,
+		"needy/main.py":           "print('x')\n",
+		"needy/pipeline.json":     `{"secrets": ["NOPE"]}`,
+	}, map[string]fake.Program{"secretive": {fake.Echo("stdout", "token=$TOKEN day=$DAY"), fake.Exit(1)}}, func(c *Config) {
+		c.Secrets = secretSource{"TOKEN": token}
+	})
+	ctx := context.Background()
+	r := e.finalAfter(e.startRun(RunRequest{Pipeline: "secretive", Parameters: map[string]any{"DAY": "friday"}}).ID, 100*time.Millisecond, time.Minute)
+	text := strings.Join(e.logText(r), "\n")
+	if strings.Contains(text, token) || !strings.Contains(text, "day=friday") {
+		t.Errorf("log %q: want the line with the secret masked", text)
+	}
+	if !slices.Contains(r.EnvNames, "TOKEN") {
+		t.Errorf("env names %v lack TOKEN", r.EnvNames)
+	}
+	if _, err := e.op.RunPipeline(ctx, RunRequest{Pipeline: "needy"}); !errors.Is(err, ErrMissingSecret) {
+		t.Errorf("run with a missing secret = %v, want ErrMissingSecret", err)
+	}
+	again, err := e.op.RetryRun(ctx, r.ID, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	again = e.finalAfter(again.ID, 100*time.Millisecond, time.Minute)
+	if again.RetryOf != r.ID || again.Attempt != 2 || again.Parameters["DAY"] != "friday" || again.TriggeredBy != "alice" {
+		t.Errorf("manual retry = %+v, want attempt 2 of %s with DAY=friday by alice", again, r.ID)
+	}
+	if _, err := e.op.RetryRun(ctx, "no-such-run", "alice"); !errors.Is(err, ErrRunNotFound) {
+		t.Errorf("retry of an unknown run = %v, want ErrRunNotFound", err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/fastflow-dev/fastflow/runtime"
+	"github.com/fastflow-dev/fastflow/runtime/fake"
 	"github.com/fastflow-dev/fastflow/status"
 )
 
@@ -140,7 +141,7 @@ func TestPreheatWarmsBeforeFirstRun(t *testing.T) {
 // pipeline's requirements are being warmed waits, says so in its log, and
 // goes on once the warm-up is done.
 func TestPreheatRunWaits(t *testing.T) {
-	env := newRunEnv(t, map[string]string{"hello/main.py": examplePipelines["hello/main.py"]}, preheatOn)
+	env := newFakeEnv(t, map[string]string{"hello/main.py": examplePipelines["hello/main.py"]}, map[string]fake.Program{}, preheatOn)
 	// Take every warm-up slot, so the next warm-up stays queued (and its
 	// pipeline locked) for as long as the test likes.
 	sem := env.op.preheat.sem
@@ -181,9 +182,21 @@ func TestPreheatRunWaits(t *testing.T) {
 		t.Errorf("run message during the warm-up = %q", got.Message)
 	}
 
+	// A second run, cancelled while it waits, ends without a container.
+	waiting, err := env.op.RunPipeline(context.Background(), RunRequest{Pipeline: "withreq"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := env.op.CancelRun(context.Background(), waiting.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got := env.finalAfter(waiting.ID, 100*time.Millisecond, time.Minute); got.Status != status.RunCancelled || got.ContainerID != "" {
+		t.Errorf("run cancelled during the warm-up ended %s with container %q", got.Status, got.ContainerID)
+	}
+
 	release()
 	start := time.Now()
-	r = env.waitFinal(r.ID, 2*time.Minute)
+	r = env.finalAfter(r.ID, 100*time.Millisecond, 2*time.Minute)
 	t.Logf("run finished %s after the warm-up slot was freed; setup %s", time.Since(start), r.SetupDuration)
 	if r.Status != status.RunSuccess {
 		t.Fatalf("withreq ended %s/%s (%s); log:\n%s", r.Status, r.ErrorType, r.Message, strings.Join(env.logText(r), "\n"))
@@ -202,11 +215,11 @@ func TestPreheatRunWaits(t *testing.T) {
 // pipeline's requirements alone warms nothing, a changed requirements.txt
 // is warmed again, and a removed one is forgotten.
 func TestPreheatOnlyChangedRequirements(t *testing.T) {
-	env := newRunEnv(t, map[string]string{
+	env := newFakeEnv(t, map[string]string{
 		"withreq/main.py":          examplePipelines["withreq/main.py"],
 		"withreq/requirements.txt": examplePipelines["withreq/requirements.txt"],
 		"hello/main.py":            examplePipelines["hello/main.py"],
-	}, preheatOn)
+	}, map[string]fake.Program{}, preheatOn)
 	before := env.cacheRow("withreq", CacheWarm, 2*time.Minute)
 	env.waitFor("warm-ups to unregister", 10*time.Second, func() bool { return env.inFlightWarmups() == 0 })
 
@@ -225,6 +238,7 @@ func TestPreheatOnlyChangedRequirements(t *testing.T) {
 		t.Errorf("row after an unchanged publish = %s at %s, want %s at %s", after.CacheStatus, after.LastCacheWarmup, before.CacheStatus, before.LastCacheWarmup)
 	}
 
+	env.clk.Advance(time.Minute)
 	env.syncTo(env.remote.Commit("change the requirements", map[string]string{
 		"withreq/requirements.txt": "# pinned\nfastflow-testpkg==1.0.0\n",
 	}))

@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/fastflow-dev/fastflow/runtime/fake"
 	"github.com/fastflow-dev/fastflow/status"
 	"github.com/fastflow-dev/fastflow/status/metrics"
 )
@@ -100,7 +101,7 @@ func TestRunOutcomes(t *testing.T) {
 }
 
 func TestRunRefusals(t *testing.T) {
-	env := newRunEnv(t, examplePipelines, nil)
+	env := newFakeEnv(t, examplePipelines, map[string]fake.Program{}, nil)
 	ctx := context.Background()
 	tests := []struct {
 		name    string
@@ -210,42 +211,6 @@ func TestRunTimeoutAndCancel(t *testing.T) {
 	})
 }
 
-func TestRunRetriesWithBackoff(t *testing.T) {
-	env := newRunEnv(t, examplePipelines, nil)
-	first := env.run("flaky", nil, nil)
-	if first.Status != status.RunFailed || first.Attempt != 1 {
-		t.Fatalf("first attempt = %s attempt %d", first.Status, first.Attempt)
-	}
-	ctx := context.Background()
-	var chain []status.Run
-	env.waitFor("two retries", 60*time.Second, func() bool {
-		page, err := env.store.ListRuns(ctx, status.RunFilter{Pipeline: "flaky", Order: status.OrderAsc})
-		if err != nil {
-			return false
-		}
-		chain = page.Runs
-		return len(chain) == 3 && chain[2].Status.Final() && env.op.ActiveRuns() == 0
-	})
-	for i, r := range chain {
-		if r.Attempt != i+1 || r.Status != status.RunFailed {
-			t.Errorf("run %d: attempt %d status %s", i, r.Attempt, r.Status)
-		}
-		if i > 0 && (r.RetryOf != chain[i-1].ID || r.Trigger != status.TriggerRetry) {
-			t.Errorf("run %d: retry_of %q trigger %s, want %q retry", i, r.RetryOf, r.Trigger, chain[i-1].ID)
-		}
-	}
-	// retry_delay 1 s, doubled: the third attempt starts at least 1+2 s after the first ended.
-	if gap := chain[2].StartedAt.Sub(chain[0].FinishedAt); gap < 3*time.Second {
-		t.Errorf("retries came %s after the first failure, want at least 3 s of backoff", gap)
-	}
-	stats, err := env.store.GetPipelineStats(ctx, "flaky")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if stats.TotalRuns != 3 || stats.FailedRuns != 3 || stats.SuccessfulRuns != 0 {
-		t.Errorf("counters = %+v, want 3 total, 3 failed", stats)
-	}
-}
 
 func TestRequirementsAreInstalledAndCached(t *testing.T) {
 	env := newRunEnv(t, examplePipelines, nil)
@@ -269,7 +234,7 @@ func TestRequirementsAreInstalledAndCached(t *testing.T) {
 // exactly 5 are admitted, no refused request leaves a record, and no more
 // than 5 containers are ever alive.
 func TestAdmissionIsExact(t *testing.T) {
-	env := newRunEnv(t, examplePipelines, func(c *Config) { c.MaxConcurrentRuns = 5 })
+	env := newFakeEnv(t, examplePipelines, map[string]fake.Program{"waiter": {fake.Print("waiting"), fake.Forever()}}, func(c *Config) { c.MaxConcurrentRuns = 5 })
 	ctx := context.Background()
 	var (
 		wg       sync.WaitGroup
@@ -323,11 +288,11 @@ func TestAdmissionIsExact(t *testing.T) {
 		}
 	}
 	for id := range mine {
-		if r := env.waitFinal(id, 30*time.Second); r.Status != status.RunCancelled {
+		if r := env.finalAfter(id, time.Second, time.Minute); r.Status != status.RunCancelled {
 			t.Errorf("run %s ended %s", id, r.Status)
 		}
 	}
-	if n := env.labelledContainers(mine); n != 0 {
+	if n := env.liveContainers(mine); n != 0 {
 		t.Errorf("%d containers left after the runs ended", n)
 	}
 }
@@ -369,37 +334,3 @@ func reopenRun(t *testing.T, env *runEnv, id string) (status.Run, error) {
 	return r, nil
 }
 
-// TestRunStalled: with STALL_TIMEOUT set, a run that stops writing output
-// is stopped as FAILED/STALLED long before its timeout, while a run that
-// keeps talking for longer than STALL_TIMEOUT is left alone.
-func TestRunStalled(t *testing.T) {
-	// Ten seconds leave a loaded machine room to start a container and
-	// Python before the first line; chatty talks for fifteen.
-	const stall = 10 * time.Second
-	env := newRunEnv(t, map[string]string{
-		"quiet/main.py":       "import time\nprint('connecting to the warehouse', flush=True)\ntime.sleep(300)\n",
-		"quiet/pipeline.json": `{"timeout": 600}`,
-		"chatty/main.py":      "import time\nfor i in range(30):\n    print(f'row batch {i}', flush=True)\n    time.sleep(0.5)\n",
-	}, func(c *Config) { c.StallTimeout = stall })
-	t.Run("quiet", func(t *testing.T) {
-		t.Parallel()
-		start := time.Now()
-		r := env.run("quiet", nil, nil)
-		if r.Status != status.RunFailed || r.ErrorType != status.ErrorStalled {
-			t.Fatalf("quiet ended %s/%s (%s), want FAILED/STALLED", r.Status, r.ErrorType, r.Message)
-		}
-		if took := time.Since(start); took > 80*time.Second {
-			t.Errorf("a stall of %s took %s to end the run", stall, took)
-		}
-		if !env.logHas(r, "connecting to the warehouse") || !env.logHas(r, "no output for 10s (STALL_TIMEOUT)") {
-			t.Errorf("log of the stalled run: %q", env.logText(r))
-		}
-	})
-	t.Run("chatty", func(t *testing.T) {
-		t.Parallel()
-		r := env.run("chatty", nil, nil)
-		if r.Status != status.RunSuccess {
-			t.Fatalf("chatty ended %s/%s (%s), want SUCCESS: output every 0.5 s is no stall", r.Status, r.ErrorType, r.Message)
-		}
-	})
-}
