@@ -211,7 +211,6 @@ func TestRunTimeoutAndCancel(t *testing.T) {
 	})
 }
 
-
 func TestRequirementsAreInstalledAndCached(t *testing.T) {
 	env := newRunEnv(t, examplePipelines, nil)
 	first := env.run("withreq", nil, nil)
@@ -333,4 +332,3 @@ func reopenRun(t *testing.T, env *runEnv, id string) (status.Run, error) {
 	}
 	return r, nil
 }
-
