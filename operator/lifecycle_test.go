@@ -13,6 +13,7 @@ import (
 	"github.com/fastflow-dev/fastflow/runtime"
 	"github.com/fastflow-dev/fastflow/runtime/fake"
 	"github.com/fastflow-dev/fastflow/status"
+	"github.com/fastflow-dev/fastflow/status/logs"
 	"github.com/fastflow-dev/fastflow/status/secrets"
 	"github.com/fastflow-dev/fastflow/status/sqlstore"
 )
@@ -608,5 +609,70 @@ func TestLifecycleSecretsAndManualRetry(t *testing.T) {
 	}
 	if _, err := e.op.RetryRun(ctx, "no-such-run", "alice"); !errors.Is(err, ErrRunNotFound) {
 		t.Errorf("retry of an unknown run = %v, want ErrRunNotFound", err)
+	}
+}
+
+// TestLifecycleLogFaults: a log that may be short says so on the run; a
+// container the engine killed as it went down ends INTERRUPTED, not
+// FAILED; a stream that broke is read back from the engine.
+func TestLifecycleLogFaults(t *testing.T) {
+	boom := errors.New("stream reset by peer")
+	tests := []struct {
+		name       string
+		program    fake.Program
+		fault      func(e *fakeEnv)
+		after      func(e *fakeEnv, r status.Run)
+		want       status.RunStatus
+		message    string
+		incomplete bool
+		lines      int
+	}{
+		{
+			name:    "stream fails, engine keeps the output",
+			program: fake.Program{fake.Print("a"), fake.Sleep(time.Second), fake.Print("b"), fake.Exit(0)},
+			fault:   func(e *fakeEnv) { e.fake.FailNext(fake.MethodLogs, boom) },
+			want:    status.RunSuccess, lines: 2,
+		},
+		{
+			name:    "stream fails and the engine's copy cannot be read",
+			program: fake.Program{fake.Print("a"), fake.Sleep(time.Second), fake.Print("b"), fake.Exit(0)},
+			fault:   func(e *fakeEnv) { e.fake.Fail(fake.MethodLogs, boom) },
+			want:    status.RunSuccess, message: "log incomplete", incomplete: true,
+		},
+		{
+			name:    "engine goes down with its containers",
+			program: fake.Program{fake.Print("working"), fake.Forever()},
+			after: func(e *fakeEnv, r status.Run) {
+				e.fake.SetAvailable(false)
+				e.fake.KillAll()
+				e.clk.Advance(3 * time.Second)
+				e.fake.SetAvailable(true)
+			},
+			want: status.RunInterrupted, message: "container engine",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := newFakeEnv(t, lifecyclePipelines, map[string]fake.Program{"forever": tt.program}, nil)
+			if tt.fault != nil {
+				tt.fault(e)
+				defer e.fake.Fail(fake.MethodLogs, nil)
+			}
+			r := e.running(e.startRun(RunRequest{Pipeline: "forever"}).ID)
+			if tt.after != nil {
+				tt.after(e, r)
+			}
+			got := e.finalAfter(r.ID, 500*time.Millisecond, 5*time.Minute)
+			if got.Status != tt.want || !strings.Contains(got.Message, tt.message) || got.LogIncomplete != tt.incomplete {
+				t.Errorf("ended %s %q incomplete=%v, want %s containing %q incomplete=%v", got.Status, got.Message, got.LogIncomplete, tt.want, tt.message, tt.incomplete)
+			}
+			if tt.lines > 0 && len(e.logText(got)) != tt.lines {
+				t.Errorf("log %q, want %d lines", e.logText(got), tt.lines)
+			}
+			if tt.incomplete && !e.logHas(got, logs.LostMarkerPrefix) {
+				t.Errorf("incomplete log %q carries no marker", e.logText(got))
+			}
+		})
 	}
 }

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"maps"
+	"strings"
 	"sync"
 	"time"
 
@@ -136,8 +138,18 @@ func (r *runner) live(ctx context.Context) {
 		r.log.Info("detached from running container; the next start re-attaches it")
 		return
 	}
+	if tr.incomplete != "" {
+		note(logs.LostMarkerPrefix + tr.incomplete)
+	} else if lost, _ := w.Lost(); lost > 0 {
+		// The Writer stores its count of lost lines before this one, if
+		// the disk takes it now.
+		note("the run ended; lines are missing from this log")
+	}
 	if err := w.Close(); err != nil {
 		r.log.Error("close log", "err", err)
+	}
+	if lost, err := w.Lost(); lost > 0 {
+		tr.incomplete = fmt.Sprintf("%d lines could not be stored (%v)", lost, err)
 	}
 
 	req := r.stopReason()
@@ -156,6 +168,10 @@ func (r *runner) live(ctx context.Context) {
 		out = outcome{status: status.RunInterrupted, message: "interrupted: the container runtime failed: " + firstLine(res.err.Error())}
 	case req.reason == endNatural && r.vanished(ctx, res.exit):
 		out = outcome{status: status.RunInterrupted, message: "interrupted: its container vanished (removed outside Fast-Flow)"}
+	case req.reason == endNatural && r.engineEnded(ctx, res.exit, tr.outage):
+		out = outcome{status: status.RunInterrupted, message: fmt.Sprintf("interrupted: the container engine stopped the container (exit %d) as it went down or restarted", res.exit.Code)}
+		code := res.exit.Code
+		r.run.ExitCode = &code
 	default:
 		out = classify(req.reason, res.exit, mk.setupFailed, memLimit, formatSeconds(timeout))
 		code := res.exit.Code
@@ -166,6 +182,10 @@ func (r *runner) live(ctx context.Context) {
 	}
 	if req.message != "" {
 		out.message = req.message
+	}
+	if tr.incomplete != "" {
+		r.run.LogIncomplete = true
+		out.message = strings.TrimPrefix(out.message+"; ", "; ") + "log incomplete: " + tr.incomplete
 	}
 	r.run.UVVersion, r.run.SetupDuration = mk.uvVersion, mk.setup
 	cpu, ramMB, soft := calc.Peak()
@@ -197,6 +217,22 @@ func (r *runner) vanished(ctx context.Context, exit runtime.ExitStatus) bool {
 	defer cancel()
 	cs, err := r.o.rt.List(lctx, map[string]string{runtime.LabelRunID: r.run.ID})
 	return err == nil && len(cs) == 0
+}
+
+// engineEnded tells a container the engine killed as it stopped (dockerd
+// stopping sends SIGTERM, then SIGKILL, to what it runs) from a pipeline
+// that died of a signal: the engine was away during the run, or does not
+// answer right after the exit.
+func (r *runner) engineEnded(ctx context.Context, exit runtime.ExitStatus, outage bool) bool {
+	if (exit.Code != 137 && exit.Code != 143) || exit.OOMKilled {
+		return false
+	}
+	if outage {
+		return true
+	}
+	pctx, cancel := withTimeout(context.WithoutCancel(ctx), r.o.clk, 2*time.Second)
+	defer cancel()
+	return r.o.rt.Ping(pctx) != nil
 }
 
 // start waits for the pipeline's warm-up and starts the container. It
@@ -343,9 +379,14 @@ func (r *runner) watch(ctx context.Context, tr *transcript, sample func(runtime.
 			case res = <-sess.exited:
 				if res.err == nil {
 					cctx, cancel := cleanup()
-					sess.drain(cctx)
-					cancel()
+					ended := sess.drain(cctx)
 					sess.close()
+					if !ended || (sess.logErr != nil && !errors.Is(sess.logErr, errSinkFull)) {
+						// The stream broke or hung: what the engine kept
+						// is read back, and what it did not is marked.
+						r.reread(cctx, tr, sess.logErr)
+					}
+					cancel()
 					return res, false
 				}
 				sess.close()
@@ -387,6 +428,7 @@ func (r *runner) watch(ctx context.Context, tr *transcript, sample func(runtime.
 		// well go on: wait for the runtime and re-attach, resuming the log
 		// after the last stored line.
 		r.log.Warn("container runtime unavailable; waiting to re-attach", "err", trouble)
+		tr.outage = true
 		for back := false; !back; {
 			ping := o.clk.NewTimer(time.Second)
 			select {
@@ -409,6 +451,31 @@ func (r *runner) watch(ctx context.Context, tr *transcript, sample func(runtime.
 		r.log.Info("container runtime is back; re-attaching")
 		quietSince = o.now()
 	}
+}
+
+// reread reads the container's output again from the last stored line
+// once it has exited, after the live stream broke (why); lines that cannot
+// be read back make the log incomplete.
+func (r *runner) reread(ctx context.Context, tr *transcript, why error) {
+	stream, err := r.o.rt.Logs(ctx, r.containerID, runtime.LogOptions{Since: tr.since()})
+	if err == nil {
+		defer stream.Close()
+		for {
+			var line runtime.LogLine
+			line, err = stream.Next()
+			if err != nil {
+				break
+			}
+			tr.line(line)
+		}
+		if errors.Is(err, io.EOF) {
+			tr.eof()
+			r.log.Info("log stream broke; read the rest back from the engine", "why", why)
+			return
+		}
+	}
+	r.log.Warn("log stream broke and the engine's copy could not be read; the log is marked incomplete", "why", why, "err", err)
+	tr.incomplete = "the log stream broke and the container engine's copy could not be read back: " + firstLine(err.Error())
 }
 
 // finish stores the run's final outcome (counted once, by the store, in

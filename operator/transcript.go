@@ -27,8 +27,16 @@ type transcript struct {
 	// resumes; res is the current session's resumer.
 	last runtime.LogLine
 	res  *resumer
-	// stored counts the lines written, for the stall check.
+	// stored counts the lines received (written or, on a failing disk,
+	// lost), for the stall check.
 	stored atomic.Int64
+	// writeFailed is set once a write failed; the Writer counts what is
+	// lost and stores a marker when writing works again.
+	writeFailed bool
+	// outage is set when the runtime went away during the run.
+	outage bool
+	// incomplete, when set, says why lines may be missing from the log.
+	incomplete string
 }
 
 // since is where the next session reads from. It starts a new resumer, so
@@ -51,9 +59,11 @@ func (t *transcript) store(lines []runtime.LogLine) bool {
 		if l.Stream == logs.StreamStdout && t.mk.parseMarker(l.Text) {
 			continue
 		}
-		if err := t.w.Write(l); err != nil {
-			t.log.Error("write log", "err", err)
-			return false
+		if err := t.w.Write(l); err != nil && !t.writeFailed {
+			// Keep reading: the container must not block on a full pipe,
+			// the live view goes on, and the Writer says what is lost.
+			t.writeFailed = true
+			t.log.Error("write log; lines are lost until it works again", "err", err)
 		}
 		t.last = l
 		t.stored.Add(1)

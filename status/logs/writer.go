@@ -58,6 +58,14 @@ type Writer struct {
 	buf       []byte
 	unflushed int
 	closed    bool
+	// good is the file's size after the last write that reached it; a
+	// failed write (a full disk) cuts the file back to it, so the file
+	// never ends in half a line.
+	good int64
+	// lost counts lines that could not be stored since the last one that
+	// was; lostTotal all of them, lostErr the first reason.
+	lost, lostTotal int64
+	lostErr         error
 }
 
 // Open opens the log at path for appending, creating it and its directory if
@@ -115,6 +123,7 @@ func resume(f *os.File, opts Options) (*Writer, error) {
 	}
 	w.lines.Store(n)
 	w.bytes.Store(end)
+	w.good = end
 	w.limited.Store(limited)
 	return w, nil
 }
@@ -131,6 +140,19 @@ func (w *Writer) Bytes() int64 { return w.bytes.Load() }
 
 // Limited reports whether MaxBytes was reached.
 func (w *Writer) Limited() bool { return w.limited.Load() }
+
+// LostMarkerPrefix starts the system line a Writer stores once writing
+// works again after lines could not be stored.
+const LostMarkerPrefix = "log incomplete: "
+
+// Lost reports how many lines could not be stored (a full or failing
+// disk) and the first error. Lines over MaxBytes are not lost: the limit
+// marker says they were dropped on purpose.
+func (w *Writer) Lost() (int64, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.lostTotal, w.lostErr
+}
 
 // Write masks line, stores it and publishes it to the hub. A text with
 // embedded newlines becomes several lines, each numbered, so that the file
@@ -187,9 +209,40 @@ func (w *Writer) writeOne(t time.Time, stream, text string) error {
 		}
 	}
 	if !w.limited.Load() {
-		err = w.store(w.buf)
+		if w.lost > 0 {
+			// Space is back, perhaps: say first what is missing.
+			marker := fmt.Sprintf("%s%d lines could not be stored: %v", LostMarkerPrefix, w.lost, w.lostErr)
+			if merr := w.storeNow(appendLine(nil, t, StreamSystem, marker)); merr == nil {
+				w.lost = 0
+				w.publish(t, StreamSystem, marker)
+			}
+		}
+		if w.lost > 0 {
+			err = w.loseLine(fmt.Errorf("write %s: still failing", w.path))
+		} else {
+			err = w.store(w.buf)
+		}
 	}
 	w.publish(t, stream, text)
+	return err
+}
+
+// storeNow writes b through to the file at once, for the marker after
+// lost lines: it is known stored or not.
+func (w *Writer) storeNow(b []byte) error {
+	if err := w.store(b); err != nil {
+		return err
+	}
+	return w.flush()
+}
+
+// loseLine counts one line that could not be stored.
+func (w *Writer) loseLine(err error) error {
+	w.lost++
+	w.lostTotal++
+	if w.lostErr == nil {
+		w.lostErr = err
+	}
 	return err
 }
 
@@ -199,7 +252,7 @@ func (w *Writer) writeOne(t time.Time, stream, text string) error {
 // readable from the file.
 func (w *Writer) store(b []byte) error {
 	if _, err := w.w.Write(b); err != nil {
-		return fmt.Errorf("write %s: %w", w.path, err)
+		return w.failed(fmt.Errorf("write %s: %w", w.path, err), w.unflushed+1)
 	}
 	w.bytes.Add(int64(len(b)))
 	w.unflushed++
@@ -217,11 +270,31 @@ func (w *Writer) publish(t time.Time, stream, text string) {
 }
 
 func (w *Writer) flush() error {
+	pending := w.unflushed
 	w.unflushed = 0
 	if err := w.w.Flush(); err != nil {
-		return fmt.Errorf("flush %s: %w", w.path, err)
+		return w.failed(fmt.Errorf("flush %s: %w", w.path, err), pending)
 	}
+	w.good = w.bytes.Load()
 	return nil
+}
+
+// failed handles a write that did not reach the file: the buffered lines
+// (lines of them) are counted lost, the file is cut back to its last good
+// size and the buffer emptied, so a later write starts on a whole line.
+// bufio keeps a write error for good; a new buffer lets writing resume
+// once the disk has space again.
+func (w *Writer) failed(err error, lines int) error {
+	for range max(lines, 1) {
+		_ = w.loseLine(err)
+	}
+	w.unflushed = 0
+	if terr := w.f.Truncate(w.good); terr != nil {
+		err = errors.Join(err, fmt.Errorf("truncate %s: %w", w.path, terr))
+	}
+	w.bytes.Store(w.good)
+	w.w = bufio.NewWriterSize(w.f, w.w.Size())
+	return err
 }
 
 // Flush writes buffered lines to the file, so readers of the file see them.
