@@ -1,6 +1,7 @@
 package operator
 
 import (
+	"encoding/json"
 	"fmt"
 	"maps"
 	"math"
@@ -102,6 +103,15 @@ func EnvValue(v any) string {
 		return strconv.Itoa(x)
 	case int64:
 		return strconv.FormatInt(x, 10)
+	case json.Number:
+		// Every digit as sent: a float64 would turn 2^53+1 into 9.007e15.
+		if i, err := strconv.ParseInt(string(x), 10, 64); err == nil {
+			return strconv.FormatInt(i, 10)
+		}
+		if f, err := x.Float64(); err == nil {
+			return EnvValue(f)
+		}
+		return string(x)
 	default:
 		return fmt.Sprint(x)
 	}

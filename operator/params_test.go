@@ -1,6 +1,7 @@
 package operator
 
 import (
+	"encoding/json"
 	"errors"
 	"testing"
 
@@ -39,6 +40,16 @@ func TestResolveParams(t *testing.T) {
 			name:       "every problem is named",
 			given:      map[string]any{"LIMIT": "ten", "DRY_RUN": "maybe", "MODE": "medium", "TYPO": "x", "RATIO": true},
 			wantFields: map[string]string{"LIMIT": "want integer", "DRY_RUN": "want boolean", "MODE": "want string (one of fast, slow)", "TYPO": "not a declared parameter of this pipeline", "RATIO": "want number", "TARGET": "required"},
+		},
+		{
+			name:  "integers above 2^53 keep every digit, as JSON numbers and as text",
+			given: map[string]any{"TARGET": "db", "LIMIT": json.Number("9007199254740993")},
+			want:  map[string]string{"DATE": "today", "LIMIT": "9007199254740993", "DRY_RUN": "false", "TARGET": "db"},
+		},
+		{
+			name:  "a big integer as text",
+			given: map[string]any{"TARGET": "db", "LIMIT": "-9223372036854775807"},
+			want:  map[string]string{"DATE": "today", "LIMIT": "-9223372036854775807", "DRY_RUN": "false", "TARGET": "db"},
 		},
 		{
 			name:       "a fraction is not an integer",

@@ -83,7 +83,7 @@ var errSkipped = errors.New("operator: fire skipped: the previous run is still a
 // returns once the run is recorded as PENDING; the container starts in the
 // background. With req.Queue a run that finds every slot taken is queued
 // (Admitted false) instead of refused. Errors: ErrPipelineNotFound,
-// ErrPipelineInvalid, ErrPipelineDisabled, *ParamError, ErrMissingSecret,
+// ErrPipelineInvalid, ErrPipelineDisabled, *ParamError, *EnvError, ErrMissingSecret,
 // ErrTooManyRuns (no record is left behind), ErrRuntimeUnavailable,
 // ErrNotAccepting.
 func (o *Operator) RunPipeline(ctx context.Context, req RunRequest) (status.Run, error) {
@@ -112,6 +112,9 @@ func (o *Operator) submit(ctx context.Context, req RunRequest, opts submitOption
 	}
 	params, err := resolveParams(p.Spec.Parameters, req.Parameters)
 	if err != nil {
+		return status.Run{}, err
+	}
+	if err := checkRequestEnv(req.Env, p.Spec.AllowedEnv); err != nil {
 		return status.Run{}, err
 	}
 	secretVals, err := o.secretsFor(ctx, p)

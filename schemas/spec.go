@@ -38,17 +38,20 @@ const (
 // value through the accessor methods (IsEnabled, CatchupPolicy, Concurrency, Location,
 // AllSchedules), which apply the defaults of DESIGN.md, rather than the raw fields.
 type Spec struct {
-	Description       string               `json:"description,omitempty"`
-	Tags              []string             `json:"tags,omitempty"`
-	Enabled           *bool                `json:"enabled,omitempty"`
-	CPUHardLimit      float64              `json:"cpu_hard_limit,omitempty"`
-	CPUSoftLimit      float64              `json:"cpu_soft_limit,omitempty"`
-	MemHardLimit      MemorySize           `json:"mem_hard_limit,omitempty"`
-	MemSoftLimit      MemorySize           `json:"mem_soft_limit,omitempty"`
-	Timeout           int                  `json:"timeout,omitempty"`
-	RetryAttempts     *int                 `json:"retry_attempts,omitempty"`
-	RetryDelay        *int                 `json:"retry_delay,omitempty"`
-	DefaultEnv        map[string]string    `json:"default_env,omitempty"`
+	Description   string            `json:"description,omitempty"`
+	Tags          []string          `json:"tags,omitempty"`
+	Enabled       *bool             `json:"enabled,omitempty"`
+	CPUHardLimit  float64           `json:"cpu_hard_limit,omitempty"`
+	CPUSoftLimit  float64           `json:"cpu_soft_limit,omitempty"`
+	MemHardLimit  MemorySize        `json:"mem_hard_limit,omitempty"`
+	MemSoftLimit  MemorySize        `json:"mem_soft_limit,omitempty"`
+	Timeout       int               `json:"timeout,omitempty"`
+	RetryAttempts *int              `json:"retry_attempts,omitempty"`
+	RetryDelay    *int              `json:"retry_delay,omitempty"`
+	DefaultEnv    map[string]string `json:"default_env,omitempty"`
+	// AllowedEnv names reserved env names a run request may set (see
+	// operator's env rules).
+	AllowedEnv        []string             `json:"allowed_env,omitempty"`
 	Schedule          *Schedule            `json:"schedule,omitempty"`
 	Schedules         []Schedule           `json:"schedules,omitempty"`
 	Timezone          string               `json:"timezone,omitempty"`
@@ -208,7 +211,7 @@ func (p Parameter) ParseValue(text string) (any, error) {
 		if err != nil {
 			return nil, fmt.Errorf("parse %q as integer: %w", text, err)
 		}
-		v = float64(n)
+		v = n
 	case ParamNumber:
 		f, err := strconv.ParseFloat(strings.TrimSpace(text), 64)
 		if err != nil {
@@ -242,10 +245,32 @@ func typeMatches(t ParamType, v any) bool {
 		_, ok := toFloat(v)
 		return ok
 	case ParamInteger:
+		if _, ok := toInt(v); ok {
+			return true
+		}
 		f, ok := toFloat(v)
 		return ok && f == math.Trunc(f) && !math.IsInf(f, 0)
 	}
 	return false
+}
+
+// toInt reads v as an exact integer: above 2^53 a float64 no longer holds
+// every integer, so integers travel as int64 or json.Number.
+func toInt(v any) (int64, bool) {
+	switch n := v.(type) {
+	case int64:
+		return n, true
+	case int:
+		return int64(n), true
+	case json.Number:
+		i, err := strconv.ParseInt(string(n), 10, 64)
+		return i, err == nil
+	case float64:
+		if n == math.Trunc(n) && math.Abs(n) < 1<<53 {
+			return int64(n), true
+		}
+	}
+	return 0, false
 }
 
 func toFloat(v any) (float64, bool) {
@@ -264,6 +289,11 @@ func toFloat(v any) (float64, bool) {
 }
 
 func jsonEqual(a, b any) bool {
+	if ia, ok := toInt(a); ok {
+		if ib, ok := toInt(b); ok {
+			return ia == ib
+		}
+	}
 	fa, aNum := toFloat(a)
 	fb, bNum := toFloat(b)
 	if aNum || bNum {

@@ -199,14 +199,16 @@ func TestParameterParseValue(t *testing.T) {
 		want any
 		bad  bool
 	}{
-		{p: Parameter{Type: ParamInteger}, in: "42", want: float64(42)},
+		{p: Parameter{Type: ParamInteger}, in: "42", want: int64(42)},
+		// Above 2^53 every digit stays: a float64 would round it.
+		{p: Parameter{Type: ParamInteger}, in: "9007199254740993", want: int64(9007199254740993)},
 		{p: Parameter{Type: ParamInteger}, in: "4.2", bad: true},
 		{p: Parameter{Type: ParamNumber}, in: "4.2", want: 4.2},
 		{p: Parameter{Type: ParamBoolean}, in: "true", want: true},
 		{p: Parameter{Type: ParamBoolean}, in: "yes", bad: true},
 		{p: Parameter{Type: ParamString, Enum: []any{"full", "delta"}}, in: "delta", want: "delta"},
 		{p: Parameter{Type: ParamString, Enum: []any{"full", "delta"}}, in: "other", bad: true},
-		{p: Parameter{Type: ParamInteger, Enum: []any{float64(1), float64(2)}}, in: "2", want: float64(2)},
+		{p: Parameter{Type: ParamInteger, Enum: []any{float64(1), float64(2)}}, in: "2", want: int64(2)},
 	}
 	for _, tt := range tests {
 		got, err := tt.p.ParseValue(tt.in)
