@@ -676,3 +676,17 @@ func TestLifecycleLogFaults(t *testing.T) {
 		})
 	}
 }
+
+// TestLowDiskRefusesRuns: below MIN_FREE_DISK a new run is refused with a
+// reason naming the folder, and DiskSpace says which is low.
+func TestLowDiskRefusesRuns(t *testing.T) {
+	e := newFakeEnv(t, lifecyclePipelines, lifecyclePrograms(), func(c *Config) { c.MinFreeDisk = 1 << 62 })
+	_, err := e.op.RunPipeline(context.Background(), RunRequest{Pipeline: "hello"})
+	if !errors.Is(err, ErrLowDisk) || !strings.Contains(err.Error(), "LOGS_DIR") {
+		t.Errorf("run with no room = %v, want ErrLowDisk naming LOGS_DIR", err)
+	}
+	ds := e.op.DiskSpace()
+	if len(ds) == 0 || !ds[0].Low || ds[0].FreeBytes == 0 || ds[0].Err != nil {
+		t.Errorf("DiskSpace = %+v, want LOGS_DIR low with its free bytes", ds)
+	}
+}

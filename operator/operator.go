@@ -81,6 +81,13 @@ type Config struct {
 	// labels every container and scopes reconciliation (required).
 	Instance string
 
+	// MinFreeDisk (MIN_FREE_DISK) is the free space below which new runs
+	// are refused (ErrLowDisk) and /health says degraded; 0 is no check.
+	MinFreeDisk int64
+	// DiskDirs are further folders whose free space counts, beside
+	// LOGS_DIR, as {name, path}: DATA_DIR for the database and revisions.
+	DiskDirs [][2]string
+
 	// Clock is the source of time for schedules, timeouts, stall checks,
 	// retry delays and backoff; nil is the real clock. For tests.
 	Clock Clock
@@ -105,6 +112,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxConcurrentRuns == 0 {
 		c.MaxConcurrentRuns = 10
+	}
+	if c.MinFreeDisk < 0 {
+		errs = append(errs, errors.New("operator: MIN_FREE_DISK must not be negative"))
 	}
 	if c.MaxConcurrentRuns < 0 || c.RetryAttempts < 0 || c.ContainerTimeout < 0 || c.RetryDelay < 0 || c.LogMaxBytes < 0 || c.StallTimeout < 0 {
 		errs = append(errs, errors.New("operator: MAX_CONCURRENT_RUNS, RETRY_ATTEMPTS, CONTAINER_TIMEOUT, STALL_TIMEOUT, LOG_MAX_SIZE_MB must not be negative"))

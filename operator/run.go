@@ -33,6 +33,9 @@ var (
 	ErrMissingSecret = errors.New("operator: secret missing")
 	// ErrRunNotActive: cancel of a run that already ended (409).
 	ErrRunNotActive = errors.New("operator: run is not active")
+	// ErrLowDisk: LOGS_DIR or DATA_DIR has less than MIN_FREE_DISK free
+	// (503).
+	ErrLowDisk = errors.New("operator: not enough free disk space")
 	// ErrRunNotFound: no run with that ID (404).
 	ErrRunNotFound = errors.New("operator: run not found")
 )
@@ -83,7 +86,7 @@ var errSkipped = errors.New("operator: fire skipped: the previous run is still a
 // returns once the run is recorded as PENDING; the container starts in the
 // background. With req.Queue a run that finds every slot taken is queued
 // (Admitted false) instead of refused. Errors: ErrPipelineNotFound,
-// ErrPipelineInvalid, ErrPipelineDisabled, *ParamError, *EnvError, ErrMissingSecret,
+// ErrPipelineInvalid, ErrPipelineDisabled, *ParamError, *EnvError, ErrMissingSecret, ErrLowDisk,
 // ErrTooManyRuns (no record is left behind), ErrRuntimeUnavailable,
 // ErrNotAccepting.
 func (o *Operator) RunPipeline(ctx context.Context, req RunRequest) (status.Run, error) {
@@ -119,6 +122,9 @@ func (o *Operator) submit(ctx context.Context, req RunRequest, opts submitOption
 	}
 	secretVals, err := o.secretsFor(ctx, p)
 	if err != nil {
+		return status.Run{}, err
+	}
+	if err := o.checkDisk(); err != nil {
 		return status.Run{}, err
 	}
 	if err := o.rt.Ping(ctx); err != nil {

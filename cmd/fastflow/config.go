@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/fastflow-dev/fastflow/schemas"
 )
 
 // config is every setting of DESIGN.md, read from the environment (and an
@@ -49,6 +51,7 @@ type config struct {
 	StallTimeout      time.Duration
 	RetryAttempts     int
 	LogMaxSizeMB      int
+	MinFreeDisk       int64
 	ShutdownPolicy    string
 
 	PreHeat            bool
@@ -153,6 +156,17 @@ func configFrom(e env) (config, error) {
 		return n
 	}
 
+	// size reads a size as pipeline.json's memory limits take it:
+	// "512m", "2g", or plain bytes; "0" turns the check off.
+	size := func(key, def string) int64 {
+		v := str(key, def)
+		n, err := schemas.ParseMemory(v)
+		if err != nil || n < 0 {
+			errs = append(errs, fmt.Errorf("%s=%q: want a size such as \"500m\" or \"2g\", or 0", key, v))
+		}
+		return n
+	}
+
 	boolean := func(key string, def bool) bool {
 		v := str(key, "")
 		if v == "" {
@@ -191,6 +205,7 @@ func configFrom(e env) (config, error) {
 		StallTimeout:         dur("STALL_TIMEOUT"),
 		RetryAttempts:        num("RETRY_ATTEMPTS", 0),
 		LogMaxSizeMB:         num("LOG_MAX_SIZE_MB", 0),
+		MinFreeDisk:          size("MIN_FREE_DISK", "100m"),
 		ShutdownPolicy:       str("SHUTDOWN_POLICY", "detach"),
 		PreHeat:              boolean("UV_PRE_HEAT", true),
 		EncryptionKey:        str("ENCRYPTION_KEY", ""),

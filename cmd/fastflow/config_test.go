@@ -29,6 +29,7 @@ func TestConfigDefaults(t *testing.T) {
 		MaxConcurrentRuns:  10,
 		ShutdownPolicy:     "detach",
 		AdminUsername:      "admin",
+		MinFreeDisk:        100 << 20,
 		PreHeat:            true,
 		LogStreamRateLimit: 100,
 	}
@@ -79,6 +80,17 @@ func TestConfigParses(t *testing.T) {
 			env:   env{"STALL_TIMEOUT": "45m"},
 			check: func(t *testing.T, c config) { assertEq(t, c.StallTimeout, 45*time.Minute) },
 		},
+		{
+			name:  "free disk threshold",
+			env:   env{"MIN_FREE_DISK": "2g"},
+			check: func(t *testing.T, c config) { assertEq(t, c.MinFreeDisk, int64(2<<30)) },
+		},
+		{
+			name:  "free disk threshold by default",
+			env:   env{},
+			check: func(t *testing.T, c config) { assertEq(t, c.MinFreeDisk, int64(100<<20)) },
+		},
+		{name: "bad free disk threshold", env: env{"MIN_FREE_DISK": "lots"}, wantErr: "MIN_FREE_DISK"},
 		{
 			name:    "every problem at once",
 			env:     env{"AUTO_SYNC_INTERVAL": "x", "LOG_LEVEL": "y"},

@@ -299,6 +299,8 @@ func operatorConfig(cfg config, log *slog.Logger) (operator.Config, error) {
 		StallTimeout:      cfg.StallTimeout,
 		RetryAttempts:     cfg.RetryAttempts,
 		LogMaxBytes:       int64(cfg.LogMaxSizeMB) << 20,
+		MinFreeDisk:       cfg.MinFreeDisk,
+		DiskDirs:          [][2]string{{"DATA_DIR", dataDir}},
 		WorkerNetwork:     cfg.WorkerNetwork,
 		ShutdownPolicy:    cfg.ShutdownPolicy,
 		PreHeat:           cfg.PreHeat,
