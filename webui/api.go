@@ -234,6 +234,16 @@ type runJSON struct {
 	ContainerID       string            `json:"container_id"`
 	LogURL            string            `json:"log_url"`
 	MetricsURL        string            `json:"metrics_url"`
+	// Queued is set for PENDING runs only: true while the run waits for
+	// one of the MAX_CONCURRENT_RUNS slots, false once it holds one and is
+	// starting.
+	Queued *bool `json:"queued,omitempty"`
+	// NotBefore is when a queued run may start at the earliest (a retry
+	// waiting out its delay).
+	NotBefore *time.Time `json:"not_before,omitempty"`
+	// LogIncomplete says lines of the run's output may be missing from its
+	// stored log; Message says why.
+	LogIncomplete bool `json:"log_incomplete,omitempty"`
 }
 
 func newRunJSON(r status.Run) runJSON {
@@ -260,6 +270,12 @@ func newRunJSON(r status.Run) runJSON {
 		ContainerID:       r.ContainerID,
 		LogURL:            "/api/runs/" + r.ID + "/logs",
 		MetricsURL:        "/api/runs/" + r.ID + "/metrics",
+		NotBefore:         timeOrNil(r.NotBefore),
+		LogIncomplete:     r.LogIncomplete,
+	}
+	if r.Status == status.RunPending {
+		queued := !r.Admitted
+		j.Queued = &queued
 	}
 	if r.ErrorType != "" {
 		et := r.ErrorType
@@ -315,6 +331,9 @@ func (s *Server) apiGetRun(w http.ResponseWriter, r *http.Request) {
 type apiRunRequest struct {
 	Parameters map[string]any    `json:"parameters"`
 	Env        map[string]string `json:"env"`
+	// Queue asks for a run that finds every slot taken to wait for one
+	// instead of being refused with 429.
+	Queue bool `json:"queue"`
 }
 
 func (s *Server) apiRunPipeline(w http.ResponseWriter, r *http.Request) {
@@ -333,13 +352,28 @@ func (s *Server) apiRunPipeline(w http.ResponseWriter, r *http.Request) {
 		Env:         req.Env,
 		Trigger:     status.TriggerManual,
 		TriggeredBy: triggeredBy(r),
+		Queue:       req.Queue,
 	})
 	if err != nil {
 		s.writeOpError(w, r, err)
 		return
 	}
 	w.Header().Set("Location", "/api/runs/"+run.ID)
-	writeJSON(w, http.StatusCreated, newRunJSON(run))
+	writeJSON(w, runCreatedCode(run), newRunJSON(run))
+}
+
+// runCreatedCode is the answer to a run request that succeeded: 201 for a
+// run that started, 202 for one that was queued (accepted, not started).
+func runCreatedCode(run status.Run) int {
+	if isQueued(run) {
+		return http.StatusAccepted
+	}
+	return http.StatusCreated
+}
+
+// isQueued reports a run that waits for a slot.
+func isQueued(run status.Run) bool {
+	return run.Status == status.RunPending && !run.Admitted
 }
 
 // envName is what a container accepts as a variable name without surprises.

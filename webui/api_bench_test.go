@@ -246,7 +246,7 @@ func BenchmarkAPIRunOverhead(b *testing.B) {
 		b.Fatal("no live revision")
 	}
 	args := []string{"run", "--rm", "--network", "none",
-		"-v", snap.Dir + ":/app:ro", "-v", cfg.UVCacheDir + ":/root/.cache/uv", "-w", "/app/hello"}
+		"-v", snap.Dir + ":/app:ro", "-v", e.uvCache + ":/root/.cache/uv", "-w", "/app/hello"}
 	for _, m := range cfg.WorkerMounts {
 		v := m.Source + ":" + m.Target
 		if m.ReadOnly {

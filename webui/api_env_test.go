@@ -47,6 +47,8 @@ type apiEnv struct {
 	srv    *Server
 	http   *httptest.Server
 	token  string
+	// uvCache is the host directory of the runs' uv cache.
+	uvCache string
 }
 
 type apiEnvOptions struct {
@@ -63,15 +65,17 @@ func newAPIEnv(t testing.TB, o apiEnvOptions) *apiEnv {
 	t.Helper()
 	ctx := context.Background()
 	data := t.TempDir()
-	var rt runtime.Runtime
+	uvCache := filepath.Join(data, "uv-cache")
+	// The runtime finds the code of a run in the syncer's revisions and the
+	// uv cache by name; without Docker it is a socket nobody listens on.
+	dcfg := docker.Config{
+		RevisionsDir: filepath.Join(data, "revisions"),
+		CacheDirs:    map[string]string{runtime.CacheUV: uvCache},
+	}
 	if o.docker {
-		rt = requireAPIWorker(t)
+		requireAPIWorker(t)
 	} else {
-		cli, err := docker.New(docker.Config{Host: "unix://" + filepath.Join(data, "no-docker.sock")})
-		if err != nil {
-			t.Fatal(err)
-		}
-		rt = cli
+		dcfg.Host = "unix://" + filepath.Join(data, "no-docker.sock")
 	}
 	remote := gittest.New(t)
 	files := o.files
@@ -91,6 +95,12 @@ func newAPIEnv(t testing.TB, o apiEnvOptions) *apiEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
+	dcfg.RevisionsDir = syncer.RevisionsDir()
+	rt, err := docker.New(dcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rt.Close() })
 	wheels, err := filepath.Abs("../examples/worker-image/testdata/wheels")
 	if err != nil {
 		t.Fatal(err)
@@ -98,7 +108,6 @@ func newAPIEnv(t testing.TB, o apiEnvOptions) *apiEnv {
 	cfg := operator.Config{
 		WorkerImage:       apiWorkerImage,
 		LogsDir:           filepath.Join(data, "logs"),
-		UVCacheDir:        filepath.Join(data, "uv-cache"),
 		MaxConcurrentRuns: 10,
 		WorkerNetwork:     "none",
 		WorkerEnv:         map[string]string{"UV_FIND_LINKS": "/wheels"},
@@ -149,6 +158,14 @@ func newAPIEnv(t testing.TB, o apiEnvOptions) *apiEnv {
 		t.Fatal("operator not ready after 60 s")
 	}
 
+	token := addAPIToken(t, store)
+	return &apiEnv{t: t, remote: remote, op: op, store: store, srv: srv, http: hs, token: token, uvCache: uvCache}
+}
+
+// addAPIToken creates user alice and a bearer token of hers.
+func addAPIToken(t testing.TB, store status.Store) string {
+	t.Helper()
+	ctx := context.Background()
 	u, err := store.CreateUser(ctx, "alice", "not-a-real-hash")
 	if err != nil {
 		t.Fatal(err)
@@ -160,7 +177,7 @@ func newAPIEnv(t testing.TB, o apiEnvOptions) *apiEnv {
 	if _, err := store.CreateAPIToken(ctx, status.APIToken{Hash: hash, Name: "api-test", UserID: u.ID}); err != nil {
 		t.Fatal(err)
 	}
-	return &apiEnv{t: t, remote: remote, op: op, store: store, srv: srv, http: hs, token: token}
+	return token
 }
 
 // request sends an authenticated request; body may be nil, a string or a

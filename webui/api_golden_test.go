@@ -69,6 +69,28 @@ func TestRunJSONGolden(t *testing.T) {
 			ID: "0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5c", Pipeline: "hello", Status: status.RunPending,
 			Trigger: status.TriggerSchedule, Attempt: 1, QueuedAt: time.Date(2026, 11, 27, 5, 0, 0, 0, time.UTC),
 		}},
+		// A retry waiting out its delay: queued, with the earliest start.
+		{"run_pending_retry.golden.json", status.Run{
+			ID: "0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5d", Pipeline: "hello", Status: status.RunPending,
+			Trigger: status.TriggerRetry, Attempt: 2, RetryOf: "0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5c",
+			QueuedAt:  time.Date(2026, 11, 27, 5, 0, 0, 0, time.UTC),
+			NotBefore: time.Date(2026, 11, 27, 5, 0, 30, 0, berlin),
+			// Never returned by the API.
+			RequestEnv: map[string]string{"API_TOKEN": "must-not-appear"},
+		}},
+		// Holding a slot, starting: PENDING but not queued.
+		{"run_pending_admitted.golden.json", status.Run{
+			ID: "0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5e", Pipeline: "hello", Status: status.RunPending, Admitted: true,
+			Trigger: status.TriggerManual, TriggeredBy: "alice", Attempt: 1, QueuedAt: time.Date(2026, 11, 27, 5, 0, 0, 0, time.UTC),
+		}},
+		{"run_log_incomplete.golden.json", status.Run{
+			ID: "0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5f", Pipeline: "hello", Status: status.RunSuccess, ExitCode: new(int),
+			Message: "the log stream broke; lines may be missing", LogIncomplete: true,
+			Trigger: status.TriggerManual, TriggeredBy: "alice", Attempt: 1, Admitted: true,
+			QueuedAt:   time.Date(2026, 11, 27, 5, 0, 0, 0, time.UTC),
+			StartedAt:  time.Date(2026, 11, 27, 5, 0, 1, 0, time.UTC),
+			FinishedAt: time.Date(2026, 11, 27, 5, 1, 1, 0, time.UTC),
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -95,7 +117,7 @@ func TestPipelineJSONGolden(t *testing.T) {
 		},
 		HasRequirements: true,
 	}
-	st := status.Pipeline{Name: "nightly", TotalRuns: 10, SuccessfulRuns: 8, FailedRuns: 2,
+	st := status.Pipeline{Name: "nightly", TotalRuns: 10, SuccessfulRuns: 8, FailedRuns: 2, CancelledRuns: 3, InterruptedRuns: 1,
 		LastCacheWarmup: time.Date(2026, 11, 26, 23, 0, 0, 0, time.UTC), CacheStatus: "warm"}
 	last := status.Run{ID: "0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5c", Pipeline: "nightly", Status: status.RunRunning,
 		Trigger: status.TriggerSchedule, Attempt: 1,

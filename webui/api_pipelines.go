@@ -63,14 +63,20 @@ type limitsJSON struct {
 
 // statsJSON are a pipeline's run counters.
 type statsJSON struct {
-	TotalRuns       int64      `json:"total_runs"`
-	SuccessfulRuns  int64      `json:"successful_runs"`
-	FailedRuns      int64      `json:"failed_runs"`
+	TotalRuns      int64 `json:"total_runs"`
+	SuccessfulRuns int64 `json:"successful_runs"`
+	FailedRuns     int64 `json:"failed_runs"`
+	// CancelledRuns and InterruptedRuns are the runs someone or something
+	// stopped; they are not in TotalRuns, so the success rate
+	// (SuccessfulRuns of TotalRuns) says how the pipeline does.
+	CancelledRuns   int64      `json:"cancelled_runs"`
+	InterruptedRuns int64      `json:"interrupted_runs"`
 	CountersResetAt *time.Time `json:"counters_reset_at"`
 }
 
 func newStatsJSON(p status.Pipeline) statsJSON {
-	return statsJSON{TotalRuns: p.TotalRuns, SuccessfulRuns: p.SuccessfulRuns, FailedRuns: p.FailedRuns, CountersResetAt: timeOrNil(p.CountersResetAt)}
+	return statsJSON{TotalRuns: p.TotalRuns, SuccessfulRuns: p.SuccessfulRuns, FailedRuns: p.FailedRuns,
+		CancelledRuns: p.CancelledRuns, InterruptedRuns: p.InterruptedRuns, CountersResetAt: timeOrNil(p.CountersResetAt)}
 }
 
 func newLimitsJSON(spec schemas.Spec) limitsJSON {
@@ -201,6 +207,18 @@ func (s *Server) livePipeline(name string) (*repo.Snapshot, repo.Pipeline, bool)
 	}
 	p, ok := snap.Pipeline(name)
 	return snap, p, ok
+}
+
+// pipelineRemoved reports a pipeline the live revision does not have:
+// removed from the repository (or renamed) after its runs. Before the
+// first sync nothing counts as removed.
+func (s *Server) pipelineRemoved(name string) bool {
+	snap := s.cfg.Operator.Snapshot()
+	if snap == nil {
+		return false
+	}
+	_, ok := snap.Pipeline(name)
+	return !ok
 }
 
 // limitsOf are the live limits of a pipeline, zero when it is gone from the

@@ -373,3 +373,40 @@ func TestAPIMetricsStream(t *testing.T) {
 		}
 	}
 }
+
+// TestAPIRunQueueRealOperator: with MAX_CONCURRENT_RUNS=1 taken, a manual
+// run without "queue" is 429 and leaves nothing behind; with "queue" it is
+// 202 and PENDING, "queued": true, and starts and succeeds once the slot
+// frees.
+func TestAPIRunQueueRealOperator(t *testing.T) {
+	t.Parallel()
+	e := newAPIEnv(t, apiEnvOptions{docker: true, files: runPipelines, opCfg: func(c *operator.Config) { c.MaxConcurrentRuns = 1 }})
+	var sleeper runJSON
+	if code, body := e.do("POST", "/api/pipelines/sleeper/run", nil, &sleeper); code != http.StatusCreated {
+		t.Fatalf("sleeper: %d %s", code, body)
+	}
+	if code, body := e.do("POST", "/api/pipelines/hello/run", map[string]any{}, nil); code != http.StatusTooManyRequests {
+		t.Fatalf("hello without queue: %d %s, want 429", code, body)
+	}
+	var queued runJSON
+	if code, body := e.do("POST", "/api/pipelines/hello/run", map[string]any{"queue": true}, &queued); code != http.StatusAccepted {
+		t.Fatalf("hello with queue: %d %s, want 202", code, body)
+	}
+	if queued.Status != status.RunPending || queued.Queued == nil || !*queued.Queued {
+		t.Errorf("queued run %+v, want PENDING and queued", queued)
+	}
+	var got runJSON
+	if code, body := e.do("GET", "/api/runs/"+queued.ID, nil, &got); code != http.StatusOK || got.Queued == nil || !*got.Queued {
+		t.Errorf("GET queued run: %d %s", code, body)
+	}
+	page, err := e.store.ListRuns(t.Context(), status.RunFilter{Pipeline: "hello"})
+	if err != nil || len(page.Runs) != 1 {
+		t.Errorf("runs of hello: %d, %v; want only the queued one (the refused request left none)", len(page.Runs), err)
+	}
+	if code, body := e.do("POST", "/api/runs/"+sleeper.ID+"/cancel", nil, nil); code != http.StatusAccepted {
+		t.Fatalf("cancel sleeper: %d %s", code, body)
+	}
+	if r := e.waitRun(queued.ID, 90*time.Second); r.Status != status.RunSuccess || r.Queued != nil {
+		t.Errorf("queued run ended %+v, want SUCCESS without a queued field", r)
+	}
+}

@@ -187,8 +187,8 @@ func TestAPIPipelineStats(t *testing.T) {
 	t.Parallel()
 	e := newAPIEnv(t, apiEnvOptions{files: refusalPipelines})
 	ctx := context.Background()
-	for _, ok := range []bool{true, true, false} {
-		if err := e.store.IncrementCounters(ctx, "hello", ok); err != nil {
+	for _, st := range []status.RunStatus{status.RunSuccess, status.RunSuccess, status.RunFailed, status.RunCancelled, status.RunInterrupted, status.RunCancelled} {
+		if err := e.store.IncrementCounters(ctx, "hello", st); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -196,8 +196,8 @@ func TestAPIPipelineStats(t *testing.T) {
 	if code, body := e.do("GET", "/api/pipelines/hello/stats", nil, &st); code != http.StatusOK {
 		t.Fatalf("stats: %d %s", code, body)
 	}
-	if st.TotalRuns != 3 || st.SuccessfulRuns != 2 || st.FailedRuns != 1 || st.CountersResetAt != nil {
-		t.Errorf("stats %+v, want 3/2/1 never reset", st)
+	if want := (statsJSON{TotalRuns: 3, SuccessfulRuns: 2, FailedRuns: 1, CancelledRuns: 2, InterruptedRuns: 1}); st != want {
+		t.Errorf("stats %+v, want %+v (stopped runs outside the total, never reset)", st, want)
 	}
 	var reset statsJSON
 	if code, body := e.do("POST", "/api/pipelines/hello/stats/reset", nil, &reset); code != http.StatusOK {

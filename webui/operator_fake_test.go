@@ -2,7 +2,9 @@ package webui
 
 import (
 	"context"
+	"net/http/httptest"
 	"sync"
+	"testing"
 
 	"github.com/fastflow-dev/fastflow/operator"
 	"github.com/fastflow-dev/fastflow/repo"
@@ -10,6 +12,7 @@ import (
 	"github.com/fastflow-dev/fastflow/status"
 	"github.com/fastflow-dev/fastflow/status/logs"
 	"github.com/fastflow-dev/fastflow/status/metrics"
+	"github.com/fastflow-dev/fastflow/status/sqlstore"
 )
 
 // fakeOperator is an Operator for tests that need no control loop: it
@@ -93,3 +96,26 @@ func (f *fakeOperator) PolicyFor(schemas.Spec) operator.Policy { return operator
 func (f *fakeOperator) Ready() <-chan struct{}                 { return f.ready }
 func (f *fakeOperator) LogHubs() *logs.Hubs[logs.Line]         { return f.logHubs }
 func (f *fakeOperator) MetricHubs() *logs.Hubs[metrics.Point]  { return f.metricHubs }
+
+// newFakeAPIEnv is the whole HTTP server (auth middleware, API, pages) on
+// op and a migrated SQLite store, with a bearer token of alice; e.op is
+// nil, the test drives op.
+func newFakeAPIEnv(t *testing.T, op *fakeOperator) *apiEnv {
+	t.Helper()
+	ctx := context.Background()
+	store, err := sqlstore.Open(ctx, sqlstore.Config{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	if err := store.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := New(Config{Operator: op, Store: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv)
+	t.Cleanup(hs.Close)
+	return &apiEnv{t: t, store: store, srv: srv, http: hs, token: addAPIToken(t, store)}
+}

@@ -84,9 +84,15 @@ func (s *Server) uiActionRun(w http.ResponseWriter, r *http.Request, u *ui) {
 		}
 		params[pname] = vs[len(vs)-1]
 	}
+	// The checkbox sends a value only when it is ticked.
+	queue := r.PostForm.Get("queue") != ""
 	run, err := s.cfg.Operator.RunPipeline(r.Context(), operator.RunRequest{
-		Pipeline: name, Parameters: params, Trigger: status.TriggerManual, TriggeredBy: triggeredBy(r),
+		Pipeline: name, Parameters: params, Trigger: status.TriggerManual, TriggeredBy: triggeredBy(r), Queue: queue,
 	})
+	if errors.Is(err, operator.ErrTooManyRuns) && !queue {
+		// Say how to get the run anyway.
+		err = fmt.Errorf("%w; tick %q to wait for one", err, queueLabel)
+	}
 	if err != nil {
 		var perr *operator.ParamError
 		if errors.As(err, &perr) && !wantsJSON(r) {
@@ -98,9 +104,15 @@ func (s *Server) uiActionRun(w http.ResponseWriter, r *http.Request, u *ui) {
 		s.actionFailed(w, r, "Run not started", err, back)
 		return
 	}
-	s.answerAction(w, r, http.StatusCreated, actionResult{OK: true, Message: fmt.Sprintf("Run %s of %s started.", shortRunID(run.ID), name),
-		Redirect: "/runs/" + run.ID}, back)
+	msg := fmt.Sprintf("Run %s of %s started.", shortRunID(run.ID), name)
+	if isQueued(run) {
+		msg = fmt.Sprintf("Run %s of %s queued: all slots are busy, it starts when one frees.", shortRunID(run.ID), name)
+	}
+	s.answerAction(w, r, runCreatedCode(run), actionResult{OK: true, Message: msg, Redirect: "/runs/" + run.ID}, back)
 }
+
+// queueLabel is the run form's checkbox, named in the hint of a refusal.
+const queueLabel = "Queue if all slots are busy"
 
 func (s *Server) uiActionReset(w http.ResponseWriter, r *http.Request, _ *ui) {
 	name := r.PathValue("name")

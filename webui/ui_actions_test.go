@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/fastflow-dev/fastflow/status"
 )
 
 // postAction sends a page action as app.js does (asJSON) or as a plain
@@ -109,7 +111,7 @@ func TestUIActionsWithoutJavaScript(t *testing.T) {
 	e := newUIEnv(t)
 	ctx := context.Background()
 	for range 3 {
-		if err := e.store.IncrementCounters(ctx, "nightly", true); err != nil {
+		if err := e.store.IncrementCounters(ctx, "nightly", status.RunSuccess); err != nil {
 			t.Fatal(err)
 		}
 	}

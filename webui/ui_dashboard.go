@@ -34,6 +34,46 @@ type dashboardView struct {
 	Timeline   template.HTML
 	// TimelineNote says when the timeline shows fewer runs than the day had.
 	TimelineNote string
+	// Removed are the pipelines with runs in the last day, or active ones,
+	// that the live revision no longer has.
+	Removed []removedPipeline
+}
+
+// removedPipeline is a pipeline gone from the repository whose recent runs
+// the dashboard still shows.
+type removedPipeline struct {
+	Name    string
+	LastRun runJSON
+	// Runs counts its runs in the window and the active ones.
+	Runs int
+}
+
+// removedPipelines groups the runs whose pipeline snap does not have, the
+// one with the newest run first. runs are newest first; active runs from
+// before the window come after them.
+func removedPipelines(snap *repo.Snapshot, runs ...[]status.Run) []removedPipeline {
+	var out []removedPipeline
+	at := map[string]int{}
+	seen := map[string]bool{}
+	for _, list := range runs {
+		for _, r := range list {
+			if seen[r.ID] {
+				continue
+			}
+			seen[r.ID] = true
+			if _, live := snap.Pipeline(r.Pipeline); live {
+				continue
+			}
+			i, ok := at[r.Pipeline]
+			if !ok {
+				i = len(out)
+				at[r.Pipeline] = i
+				out = append(out, removedPipeline{Name: r.Pipeline, LastRun: newRunJSON(r)})
+			}
+			out[i].Runs++
+		}
+	}
+	return out
 }
 
 func (s *Server) uiDashboard(w http.ResponseWriter, r *http.Request, u *ui) {
@@ -109,6 +149,10 @@ func (s *Server) uiDashboard(w http.ResponseWriter, r *http.Request, u *ui) {
 				fires = append(fires, firesWithin(p, now, now.Add(tlFuture))...)
 			}
 		}
+	}
+	if st.Live != nil {
+		// Before the first sync every pipeline would look removed.
+		v.Removed = removedPipelines(st.Live, recent.Runs, active.runs)
 	}
 	v.Tags = slices.Sorted(maps.Keys(tags))
 	v.Sync.LastSyncAt = timeOrNil(st.Last.FinishedAt)

@@ -43,11 +43,14 @@ type paramField struct {
 
 // pipelinePageView is the body of the pipeline page.
 type pipelinePageView struct {
-	Pipeline      uiPipeline
-	FolderURL     string
-	Schedules     []scheduleView
-	Params        []paramField
-	FormError     string
+	Pipeline  uiPipeline
+	FolderURL string
+	Schedules []scheduleView
+	Params    []paramField
+	FormError string
+	// Queue keeps the form's "queue" checkbox ticked after a refusal.
+	Queue         bool
+	QueueLabel    string
 	Runs          []runJSON
 	DurationChart template.HTML
 	ChartRuns     int
@@ -109,7 +112,8 @@ func (s *Server) renderPipeline(w http.ResponseWriter, r *http.Request, u *ui, c
 	}
 	j := newPipelineJSON(snap.Revision, p, stats, last, now)
 	v := pipelinePageView{Pipeline: newUIPipeline(j, len(running.Runs), s.cfg.Operator.PolicyFor(p.Spec)),
-		DurationChart: durationChart(page.Runs), ChartRuns: len(page.Runs), FormError: formErr}
+		DurationChart: durationChart(page.Runs), ChartRuns: len(page.Runs), FormError: formErr,
+		Queue: values.Get("queue") != "", QueueLabel: queueLabel}
 	v.Runs = runViews(page.Runs[:min(len(page.Runs), uiRecentRuns)])
 	v.AverageDuration, v.AverageOf = averageDuration(page.Runs)
 	if base := s.githubURL(); base != "" {

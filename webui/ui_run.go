@@ -107,6 +107,10 @@ type runPageView struct {
 	Supervised   bool
 	LastOutputAt *time.Time
 	Charts       chartsView
+	// Queued: PENDING and waiting for a slot (not yet starting).
+	Queued bool
+	// Removed: the run's pipeline is not in the live revision any more.
+	Removed bool
 }
 
 func (s *Server) loadRun(w http.ResponseWriter, r *http.Request, u *ui) (status.Run, bool) {
@@ -130,7 +134,7 @@ func (s *Server) uiRun(w http.ResponseWriter, r *http.Request, u *ui) {
 	ctx := r.Context()
 	limits := s.limitsOf(run.Pipeline)
 	v := runPageView{Run: newRunJSON(run), Active: !run.Status.Final(), ErrorText: errorText(run, limits.MemHardLimit),
-		CommitURL: s.commitURL(run.Revision)}
+		CommitURL: s.commitURL(run.Revision), Queued: isQueued(run), Removed: s.pipelineRemoved(run.Pipeline)}
 	_, v.Supervised = s.cfg.Operator.LogHubs().Get(run.ID)
 	chain, err := s.retryChain(ctx, run)
 	if err != nil {
@@ -159,8 +163,13 @@ func (s *Server) uiRun(w http.ResponseWriter, r *http.Request, u *ui) {
 		s.uiOpError(w, r, u, err)
 		return
 	}
+	// A removed pipeline has no page; its runs stay listed.
+	pipelineURL := "/pipelines/" + url.PathEscape(run.Pipeline)
+	if v.Removed {
+		pipelineURL = "/runs?pipeline=" + url.QueryEscape(run.Pipeline)
+	}
 	s.render(w, r, u, http.StatusOK, "run", pageView{Title: "Run " + shortRunID(run.ID) + " of " + run.Pipeline, Nav: "runs",
-		Crumbs: []crumb{{"Dashboard", "/"}, {run.Pipeline, "/pipelines/" + url.PathEscape(run.Pipeline)}, {"Run " + shortRunID(run.ID), ""}},
+		Crumbs: []crumb{{"Dashboard", "/"}, {run.Pipeline, pipelineURL}, {"Run " + shortRunID(run.ID), ""}},
 		Body:   v})
 }
 
