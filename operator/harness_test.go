@@ -50,6 +50,7 @@ type runEnv struct {
 	rt     runtime.Runtime
 	remote *gittest.Remote
 	data   string
+	dbURL  string
 	cfg    Config
 	stop   func()
 }
@@ -65,6 +66,12 @@ func newRunEnv(t testing.TB, files map[string]string, mod func(*Config)) *runEnv
 // openRunEnv starts an operator on an existing repository and data
 // directory: a second process on the same state.
 func openRunEnv(t testing.TB, remote *gittest.Remote, data string, rt runtime.Runtime, mod func(*Config)) *runEnv {
+	return openRunEnvDB(t, remote, data, "", rt, mod)
+}
+
+// openRunEnvDB is openRunEnv on the PostgreSQL database at dbURL (empty:
+// SQLite in data).
+func openRunEnvDB(t testing.TB, remote *gittest.Remote, data, dbURL string, rt runtime.Runtime, mod func(*Config)) *runEnv {
 	t.Helper()
 	if rt == nil {
 		requireWorkerImage(t)
@@ -87,7 +94,7 @@ func openRunEnv(t testing.TB, remote *gittest.Remote, data string, rt runtime.Ru
 	if mod != nil {
 		mod(&cfg)
 	}
-	env := &runEnv{t: t, rt: rt, remote: remote, data: data, cfg: cfg}
+	env := &runEnv{t: t, rt: rt, remote: remote, data: data, dbURL: dbURL, cfg: cfg}
 	env.start()
 	return env
 }
@@ -96,7 +103,7 @@ func openRunEnv(t testing.TB, remote *gittest.Remote, data string, rt runtime.Ru
 func (e *runEnv) start() {
 	e.t.Helper()
 	ctx := context.Background()
-	store, err := sqlstore.Open(ctx, sqlstore.Config{DataDir: e.data})
+	store, err := sqlstore.Open(ctx, sqlstore.Config{DataDir: e.data, DatabaseURL: e.dbURL})
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -1,0 +1,77 @@
+package operator
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/fastflow-dev/fastflow/internal/testenv"
+	"github.com/fastflow-dev/fastflow/repo/gittest"
+	"github.com/fastflow-dev/fastflow/runtime"
+	"github.com/fastflow-dev/fastflow/runtime/fake"
+	"github.com/fastflow-dev/fastflow/status"
+)
+
+// TestDatabaseOutageLosesNoOutcome: PostgreSQL goes away while a run ends.
+// The outcome is retried until the database is back, then stored once and
+// counted once; the container (and with it the engine's copy of the
+// output) stays until the outcome is stored. A real cluster of the test's
+// own is stopped and started; the runtime is the fake, on a manual clock.
+func TestDatabaseOutageLosesNoOutcome(t *testing.T) {
+	pg := testenv.PrivatePostgres(t)
+	remote := gittest.New(t)
+	remote.Commit("pipelines", map[string]string{"job/main.py": "# a minute of work\n"})
+	data := t.TempDir()
+	clk := fake.NewClock(time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC))
+	rt := fake.New(fake.Config{
+		Clock:        clk,
+		RevisionsDir: filepath.Join(data, "revisions"),
+		CacheDirs:    map[string]string{runtime.CacheUV: filepath.Join(data, "uv-cache")},
+		Program: func(runtime.RunSpec) fake.Program {
+			return fake.Program{fake.Print("working"), fake.Sleep(time.Minute), fake.Print("done"), fake.Exit(0)}
+		},
+	})
+	env := &fakeEnv{clk: clk, fake: rt}
+	env.runEnv = openRunEnvDB(t, remote, data, pg.URL, rt, func(c *Config) {
+		c.Clock, c.WorkerImage, c.WorkerMounts = clk, "fake-worker", nil
+	})
+	r := env.running(env.startRun(RunRequest{Pipeline: "job"}).ID)
+
+	pg.Stop()
+	// The run ends with the database away; its end is retried.
+	env.advanceUntil("the container to exit", time.Second, 2*time.Minute, func() bool {
+		c, _ := rt.ContainerOfRun(r.ID)
+		return c.State == runtime.StateExited
+	})
+	for range 20 {
+		clk.Advance(2 * time.Second)
+		time.Sleep(20 * time.Millisecond)
+	}
+	if c, _ := rt.ContainerOfRun(r.ID); c.Removed {
+		t.Fatal("the container was removed before the outcome was stored")
+	}
+	if !env.isActive(r.ID) {
+		t.Fatal("the runner gave up while the database was away")
+	}
+
+	pg.Start()
+	got := env.finalAfter(r.ID, time.Second, 5*time.Minute)
+	if got.Status != status.RunSuccess || got.ExitCode == nil || *got.ExitCode != 0 {
+		t.Errorf("after the outage the run is %s (%s), want SUCCESS", got.Status, got.Message)
+	}
+	if lines := env.logText(got); len(lines) != 2 {
+		t.Errorf("log %q, want both lines", lines)
+	}
+	st, err := env.store.GetPipelineStats(context.Background(), "job")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.TotalRuns != 1 || st.SuccessfulRuns != 1 {
+		t.Errorf("counters %+v, want the run counted once", st)
+	}
+	env.advanceUntil("the container to be removed", time.Second, time.Minute, func() bool {
+		c, _ := rt.ContainerOfRun(r.ID)
+		return c.Removed
+	})
+}
