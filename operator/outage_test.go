@@ -2,6 +2,7 @@ package operator
 
 import (
 	"context"
+	"database/sql"
 	"path/filepath"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/fastflow-dev/fastflow/runtime"
 	"github.com/fastflow-dev/fastflow/runtime/fake"
 	"github.com/fastflow-dev/fastflow/status"
+	"github.com/fastflow-dev/fastflow/status/sqlstore"
 )
 
 // TestDatabaseOutageLosesNoOutcome: PostgreSQL goes away while a run ends.
@@ -74,4 +76,49 @@ func TestDatabaseOutageLosesNoOutcome(t *testing.T) {
 		c, _ := rt.ContainerOfRun(r.ID)
 		return c.Removed
 	})
+}
+
+// TestLockedSQLiteLosesNoOutcome: another process holds the SQLite file's
+// write lock while a run ends (longer than the store's busy timeout); the
+// outcome is stored once the lock is released, and counted once.
+func TestLockedSQLiteLosesNoOutcome(t *testing.T) {
+	t.Parallel()
+	e := newFakeEnv(t, map[string]string{"job/main.py": "# a minute\n"},
+		map[string]fake.Program{"job": {fake.Print("working"), fake.Sleep(time.Minute), fake.Exit(0)}}, nil)
+	r := e.running(e.startRun(RunRequest{Pipeline: "job"}).ID)
+
+	db, err := sql.Open("sqlite", filepath.Join(e.data, sqlstore.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx := context.Background()
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "BEGIN EXCLUSIVE"); err != nil {
+		t.Fatal(err)
+	}
+	e.advanceUntil("the container to exit", time.Second, 2*time.Minute, func() bool {
+		c, _ := e.fake.ContainerOfRun(r.ID)
+		return c.State == runtime.StateExited
+	})
+	// Past the store's 10 s busy timeout: the first write has failed.
+	deadline := time.Now().Add(12 * time.Second)
+	for time.Now().Before(deadline) {
+		e.clk.Advance(time.Second)
+		time.Sleep(50 * time.Millisecond)
+	}
+	if c, _ := e.fake.ContainerOfRun(r.ID); c.Removed || !e.isActive(r.ID) {
+		t.Fatalf("while the database was locked: container removed=%v, runner active=%v", c.Removed, e.isActive(r.ID))
+	}
+	if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
+		t.Fatal(err)
+	}
+	got := e.finalAfter(r.ID, time.Second, 5*time.Minute)
+	if st := e.stats("job"); got.Status != status.RunSuccess || st.TotalRuns != 1 || st.SuccessfulRuns != 1 {
+		t.Errorf("after the lock: %s, counters %+v; want SUCCESS counted once", got.Status, st)
+	}
 }
