@@ -171,6 +171,9 @@ type Operator struct {
 
 	mu             sync.Mutex
 	pendingTrigger string
+	// pendingRevisions are the commits the pending requests named; nil
+	// when one of them named none (it syncs whatever).
+	pendingRevisions []string
 	state          SyncState
 
 	// clk is cfg.Clock.
@@ -279,9 +282,16 @@ func (o *Operator) Run(ctx context.Context) error {
 			o.syncOnce(ctx, TriggerPoll)
 		case <-o.kick:
 			o.mu.Lock()
-			trigger := o.pendingTrigger
-			o.pendingTrigger = ""
+			trigger, want, live := o.pendingTrigger, o.pendingRevisions, o.state.Live
+			o.pendingTrigger, o.pendingRevisions = "", nil
 			o.mu.Unlock()
+			if want != nil && live != nil && allLive(want, live.Revision) {
+				// Every request named a commit that is live by now (the
+				// deliveries of one push, redelivered or sent in a
+				// burst): nothing to fetch.
+				o.log.Debug("sync request satisfied by the live revision", "trigger", trigger, "revision", live.ShortRevision())
+				continue
+			}
 			o.syncOnce(ctx, trigger)
 		}
 	}
@@ -319,15 +329,47 @@ func (o *Operator) shutdown(cancelRuns context.CancelFunc) {
 // RequestSync asks for a sync soon and returns at once. Requests made while
 // one is pending are merged into it.
 func (o *Operator) RequestSync(trigger string) {
+	o.requestSync(trigger, "")
+}
+
+// RequestSyncTo is RequestSync for a request that names the commit it
+// expects (a push webhook's "after"): if that commit is live by the time
+// the request is handled, no sync is made. A burst of deliveries for one
+// push, however long, costs one sync.
+func (o *Operator) RequestSyncTo(trigger, revision string) {
+	o.requestSync(trigger, revision)
+}
+
+func (o *Operator) requestSync(trigger, revision string) {
 	o.mu.Lock()
+	if live := o.state.Live; revision != "" && live != nil && live.Revision == revision && o.pendingTrigger == "" && !o.state.Running {
+		o.mu.Unlock()
+		return // already live, and no sync pending or going
+	}
 	if o.pendingTrigger == "" {
 		o.pendingTrigger = trigger
+		o.pendingRevisions = []string{}
+	}
+	if revision == "" {
+		o.pendingRevisions = nil // a request without a commit always syncs
+	} else if o.pendingRevisions != nil {
+		o.pendingRevisions = append(o.pendingRevisions, revision)
 	}
 	o.mu.Unlock()
 	select {
 	case o.kick <- struct{}{}:
 	default:
 	}
+}
+
+// allLive reports whether every wanted revision is live.
+func allLive(want []string, live string) bool {
+	for _, w := range want {
+		if w != live {
+			return false
+		}
+	}
+	return true
 }
 
 // Snapshot returns the live snapshot, nil before the first publish.

@@ -3,6 +3,7 @@ package operator
 import (
 	"context"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -98,6 +99,45 @@ func TestRequestsAreCoalesced(t *testing.T) {
 	}
 	if burst < 1 || burst > 2 {
 		t.Errorf("10 requests caused %d syncs, want 1 or 2", burst)
+	}
+}
+
+// TestWebhookBurstSyncsOnce: deliveries that name the pushed commit, sent
+// in a burst (and again after it is live), cost exactly one sync.
+func TestWebhookBurstSyncsOnce(t *testing.T) {
+	t.Parallel()
+	remote := gittest.New(t)
+	remote.Commit("one", map[string]string{"hello/main.py": "print(1)\n"})
+	op, store := newTestOperator(t, remote.Dir, 0)
+	runOperator(t, op)
+	waitUntil(t, "startup sync", func() bool { return op.SyncState().Last.Outcome != "" })
+
+	newest := remote.Commit("two", map[string]string{"hello/main.py": "print(2)\n"})
+	var wg sync.WaitGroup
+	for range 50 {
+		wg.Go(func() { op.RequestSyncTo(TriggerWebhook, newest) })
+	}
+	wg.Wait()
+	waitUntil(t, "newest commit live", func() bool {
+		snap := op.Snapshot()
+		return snap != nil && snap.Revision == newest
+	})
+	for range 50 {
+		op.RequestSyncTo(TriggerWebhook, newest) // redeliveries
+	}
+	time.Sleep(300 * time.Millisecond) // let a stray extra sync show up, if any
+	syncs, err := store.ListSyncs(context.Background(), 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var burst int
+	for _, s := range syncs {
+		if s.Trigger == TriggerWebhook {
+			burst++
+		}
+	}
+	if burst != 1 {
+		t.Errorf("100 deliveries of one push caused %d syncs, want 1", burst)
 	}
 }
 
