@@ -95,10 +95,17 @@ type opFailure struct {
 // classifyOpError maps an error to its answer. Anything unexpected is a 500
 // without internals; code 0 means the client went away.
 func classifyOpError(err error) opFailure {
-	var perr *operator.ParamError
+	var (
+		perr *operator.ParamError
+		eerr *operator.EnvError
+	)
 	switch {
 	case errors.As(err, &perr):
 		return opFailure{code: http.StatusUnprocessableEntity, title: "invalid parameters", detail: perr.Fields}
+	case errors.As(err, &eerr):
+		// The operator owns the env rules (names, size, reserved names
+		// and allowed_env), so they are checked in one place.
+		return opFailure{code: http.StatusUnprocessableEntity, title: "invalid env", detail: eerr.Fields}
 	case errors.Is(err, operator.ErrPipelineNotFound), errors.Is(err, operator.ErrRunNotFound), errors.Is(err, status.ErrNotFound):
 		return opFailure{code: http.StatusNotFound, title: "not found", detail: publicMessage(err)}
 	case errors.Is(err, operator.ErrPipelineDisabled):
@@ -113,6 +120,8 @@ func classifyOpError(err error) opFailure {
 		return opFailure{code: http.StatusTooManyRequests, title: "too many runs", detail: publicMessage(err), retryAfter: "5"}
 	case errors.Is(err, operator.ErrRuntimeUnavailable):
 		return opFailure{code: http.StatusServiceUnavailable, title: "container runtime unavailable", retryAfter: "10"}
+	case errors.Is(err, operator.ErrLowDisk):
+		return opFailure{code: http.StatusServiceUnavailable, title: "not enough free disk space", detail: publicMessage(err), retryAfter: "60"}
 	case errors.Is(err, operator.ErrNotAccepting):
 		return opFailure{code: http.StatusServiceUnavailable, title: "not accepting runs now", retryAfter: "5"}
 	case errors.Is(err, status.ErrInvalidCursor):
@@ -342,10 +351,6 @@ func (s *Server) apiRunPipeline(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "malformed request body", err.Error())
 		return
 	}
-	if bad := badEnvNames(req.Env); len(bad) > 0 {
-		writeError(w, http.StatusBadRequest, "invalid env names", bad)
-		return
-	}
 	run, err := s.cfg.Operator.RunPipeline(r.Context(), operator.RunRequest{
 		Pipeline:    r.PathValue("name"),
 		Parameters:  req.Parameters,
@@ -374,24 +379,6 @@ func runCreatedCode(run status.Run) int {
 // isQueued reports a run that waits for a slot.
 func isQueued(run status.Run) bool {
 	return run.Status == status.RunPending && !run.Admitted
-}
-
-// envName is what a container accepts as a variable name without surprises.
-var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-
-// badEnvNames lists the names in env that are not plain variable names: an
-// "=" or a NUL in a name would corrupt the container's environment.
-func badEnvNames(env map[string]string) map[string]string {
-	bad := map[string]string{}
-	for k, v := range env {
-		switch {
-		case !envName.MatchString(k):
-			bad[k] = "not a valid environment variable name"
-		case strings.ContainsRune(v, 0):
-			bad[k] = "value contains a NUL byte"
-		}
-	}
-	return bad
 }
 
 func (s *Server) apiCancelRun(w http.ResponseWriter, r *http.Request) {

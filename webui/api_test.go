@@ -59,7 +59,9 @@ func TestAPIRunRefusals(t *testing.T) {
 		{"wrong shape is 400", "hello", `{"env": ["A"]}`, http.StatusBadRequest, "env"},
 		{"trailing data is 400", "hello", `{} {}`, http.StatusBadRequest, "after the JSON value"},
 		{"body over 1 MiB is 400", "hello", `{"env": {"A": "` + strings.Repeat("x", 1<<20) + `"}}`, http.StatusBadRequest, "larger than"},
-		{"bad env name is 400", "hello", `{"env": {"A=B": "x"}}`, http.StatusBadRequest, "A=B"},
+		{"bad env name is 422", "hello", `{"env": {"A=B": "x"}}`, http.StatusUnprocessableEntity, "A=B"},
+		{"NUL in an env value is 422", "hello", `{"env": {"A": "x\u0000y"}}`, http.StatusUnprocessableEntity, "NUL"},
+		{"reserved env name is 422", "hello", `{"env": {"LD_PRELOAD": "/tmp/x.so"}}`, http.StatusUnprocessableEntity, "LD_PRELOAD"},
 		{"unreachable Docker is 503", "hello", `{}`, http.StatusServiceUnavailable, ""},
 		{"unreachable Docker with valid parameters is 503", "params", `{"parameters": {"COUNT": 3}}`, http.StatusServiceUnavailable, ""},
 	}

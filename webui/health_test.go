@@ -6,8 +6,11 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
+	"time"
 
+	"github.com/fastflow-dev/fastflow/operator"
 	"github.com/fastflow-dev/fastflow/repo"
 	"github.com/fastflow-dev/fastflow/status"
 	"github.com/fastflow-dev/fastflow/status/sqlstore"
@@ -169,6 +172,59 @@ func TestReadyz(t *testing.T) {
 			}
 			if rec.Code != tt.wantCode || body["status"] != tt.wantStatus {
 				t.Errorf("/readyz = %d %q, want %d %q", rec.Code, body["status"], tt.wantCode, tt.wantStatus)
+			}
+		})
+	}
+}
+
+// TestHealthDisk: the free space of the operator's folders is in /health
+// without their paths; a folder below MIN_FREE_DISK, or one whose space
+// cannot be read, fails the non-critical disk check.
+func TestHealthDisk(t *testing.T) {
+	t.Parallel()
+	up := func(context.Context) error { return nil }
+	tests := []struct {
+		name       string
+		disk       []operator.DiskSpace
+		wantStatus string
+		wantError  string
+	}{
+		{"room everywhere", []operator.DiskSpace{{Name: "LOGS_DIR", Path: "/srv/secret-logs", FreeBytes: 5 << 30}, {Name: "DATA_DIR", Path: "/srv/secret-data", FreeBytes: 6 << 30}},
+			"ok", ""},
+		{"low logs folder", []operator.DiskSpace{{Name: "LOGS_DIR", Path: "/srv/secret-logs", FreeBytes: 50 << 20, Low: true}, {Name: "DATA_DIR", Path: "/srv/secret-data", FreeBytes: 6 << 30}},
+			"degraded", "LOGS_DIR: 50 MiB free, below MIN_FREE_DISK"},
+		{"unreadable folder", []operator.DiskSpace{{Name: "DATA_DIR", Path: "/srv/secret-data", Err: errors.New("statfs /srv/secret-data: permission denied")}},
+			"degraded", "DATA_DIR: free space unknown"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			op, store := newIdleOperator(t)
+			op.state.Live = &repo.Snapshot{Revision: "3f2c0000000000000000000000000000000000aa"}
+			op.state.Last.FinishedAt = time.Now()
+			op.disk = tt.disk
+			srv, err := New(Config{Operator: op, Store: store, Checks: []Check{{Name: "database", Critical: true, Probe: up}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			rec := httptest.NewRecorder()
+			srv.ServeHTTP(rec, httptest.NewRequest("GET", "/health", nil))
+			if strings.Contains(rec.Body.String(), "/srv/secret") {
+				t.Errorf("/health shows a folder's path:\n%s", rec.Body)
+			}
+			var h Health
+			if err := json.Unmarshal(rec.Body.Bytes(), &h); err != nil {
+				t.Fatal(err)
+			}
+			if rec.Code != http.StatusOK || h.Status != tt.wantStatus {
+				t.Errorf("/health = %d %q, want 200 %q", rec.Code, h.Status, tt.wantStatus)
+			}
+			disk := h.Checks[diskCheck]
+			if disk.OK != (tt.wantError == "") || disk.Error != tt.wantError || disk.Critical {
+				t.Errorf("disk check %+v, want error %q, not critical", disk, tt.wantError)
+			}
+			if len(h.Disk) != len(tt.disk) || h.Disk[0].Name != tt.disk[0].Name || h.Disk[0].FreeBytes != tt.disk[0].FreeBytes || h.Disk[0].Low != tt.disk[0].Low {
+				t.Errorf("disk %+v, want the operator's %+v", h.Disk, tt.disk)
 			}
 		})
 	}

@@ -19,7 +19,8 @@ import (
 // Every method is called from request goroutines, concurrently, before,
 // during and after the operator's Run (a server may answer /healthz while
 // the operator still reconciles); implementations must be safe for that.
-// Reads (Snapshot, SyncState, PolicyFor, the hubs) never block on a run or
+// Reads (Snapshot, SyncState, PolicyFor, the hubs) never block; DiskSpace
+// asks the file system, quickly, and never blocks on a run or
 // a sync; the actions (RunPipeline, CancelRun, RetryRun) may take as long
 // as one store transaction and honour ctx.
 type Operator interface {
@@ -44,6 +45,9 @@ type Operator interface {
 	// PolicyFor is the timeout and retries runs of spec get, server
 	// defaults included.
 	PolicyFor(spec schemas.Spec) operator.Policy
+	// DiskSpace is the free space of the folders runs write to; /health
+	// reports it.
+	DiskSpace() []operator.DiskSpace
 	// Ready is closed once the operator admits runs.
 	Ready() <-chan struct{}
 	// LogHubs and MetricHubs are the live fan-outs of the runs this

@@ -31,6 +31,8 @@ type fakeOperator struct {
 	// requests and syncs are what RunPipeline and RequestSync were asked.
 	requests []operator.RunRequest
 	syncs    []string
+	// disk answers DiskSpace.
+	disk []operator.DiskSpace
 }
 
 var _ Operator = (*fakeOperator)(nil)
@@ -90,6 +92,12 @@ func (f *fakeOperator) SyncState() operator.SyncState {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.state
+}
+
+func (f *fakeOperator) DiskSpace() []operator.DiskSpace {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]operator.DiskSpace(nil), f.disk...)
 }
 
 func (f *fakeOperator) PolicyFor(schemas.Spec) operator.Policy { return operator.Policy{} }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -178,13 +179,54 @@ type SyncHealth struct {
 	Running       bool       `json:"running"`
 }
 
+// DiskHealth is one folder's free space in the /health answer. Its path
+// is left out: /health answers without credentials.
+type DiskHealth struct {
+	Name      string `json:"name"`
+	FreeBytes uint64 `json:"free_bytes"`
+	// Low: below MIN_FREE_DISK; new runs are refused.
+	Low   bool   `json:"low"`
+	Error string `json:"error,omitempty"`
+}
+
 // Health is the /health answer.
 type Health struct {
 	// Status is "ok", "degraded" (serving, but a sync or a non-critical
-	// dependency failed, or nothing is published yet) or "unavailable".
+	// dependency failed, a folder is low on disk, or nothing is published
+	// yet) or "unavailable".
 	Status string                 `json:"status"`
 	Checks map[string]CheckResult `json:"checks"`
 	Sync   SyncHealth             `json:"sync"`
+	Disk   []DiskHealth           `json:"disk"`
+}
+
+// diskCheck is the check the free space makes: not critical (the server
+// still shows everything), but failing while a folder is low, since new
+// runs are refused then.
+const diskCheck = "disk"
+
+// diskHealth reports the operator's folders and the disk check they make.
+func (s *Server) diskHealth() ([]DiskHealth, CheckResult) {
+	out := []DiskHealth{}
+	res := CheckResult{OK: true}
+	var problems []string
+	for _, d := range s.cfg.Operator.DiskSpace() {
+		h := DiskHealth{Name: d.Name, FreeBytes: d.FreeBytes, Low: d.Low}
+		switch {
+		case d.Err != nil:
+			// The error names the path; the log has it, the answer not.
+			s.log.Warn("read free disk space", "folder", d.Name, "err", d.Err)
+			h.Error = "free space unknown"
+			problems = append(problems, d.Name+": free space unknown")
+		case d.Low:
+			problems = append(problems, d.Name+": "+formatBytes(int64(d.FreeBytes))+" free, below MIN_FREE_DISK")
+		}
+		out = append(out, h)
+	}
+	if len(problems) > 0 {
+		res = CheckResult{OK: false, Error: strings.Join(problems, "; ")}
+	}
+	return out, res
 }
 
 func (s *Server) health(ctx context.Context) Health {
@@ -207,6 +249,9 @@ func (s *Server) health(ctx context.Context) Health {
 		})
 	}
 	wg.Wait()
+	var disk CheckResult
+	h.Disk, disk = s.diskHealth()
+	h.Checks[diskCheck] = disk
 
 	st := s.cfg.Operator.SyncState()
 	if st.Live != nil {
