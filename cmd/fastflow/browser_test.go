@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -21,6 +22,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/heapprofiler"
 	cdpruntime "github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
@@ -269,6 +271,95 @@ func TestBrowserCancel(t *testing.T) {
 	}
 	if run := apiRun(srv, id); run.Status != "CANCELLED" {
 		t.Errorf("the page says CANCELLED, the API says %s", run.Status)
+	}
+}
+
+// TestBrowserQueueCheckbox: with MAX_CONCURRENT_RUNS=1 taken, the run form
+// refuses a run and its message names the "Queue if all slots are busy"
+// box; ticked, the box queues the run: the browser lands on the run page,
+// told so, and the page shows the run PENDING and queued. Without
+// JavaScript the plain form does the same through a redirect and a flash.
+// Once the slot frees, both queued runs succeed and the open page follows.
+func TestBrowserQueueCheckbox(t *testing.T) {
+	requireChromium(t)
+	srv := startServer(t, map[string]string{
+		"sleeper/main.py": "import time\nprint('holding the only slot', flush=True)\ntime.sleep(300)\n",
+		"hello/main.py":   "print('hello from the queue', flush=True)\n",
+	}, []string{"MAX_CONCURRENT_RUNS=1"}, nil)
+	base := serverURL(srv)
+	sleeper := apiStartRun(srv, "sleeper", nil)
+
+	const (
+		box        = `form[action$="/run"] input[type=checkbox][name=queue]`
+		queuedNote = `document.getElementById("run-queued")?.textContent || ""`
+		errorToast = `[...document.querySelectorAll("#toasts .toast-error")].map(t => t.textContent).join(" ")`
+		okToast    = `[...document.querySelectorAll("#toasts .toast-success")].map(t => t.textContent).join(" ")`
+	)
+	b := newBrowser(t)
+	b.login(base)
+	b.navigate(base + "/pipelines/hello")
+	label := evalJS[string](b, `document.querySelector(`+jsString(box)+`)?.closest("label")?.textContent.trim() || ""`)
+	if label != "Queue if all slots are busy" {
+		t.Fatalf("run form: checkbox label %q, want \"Queue if all slots are busy\"\n%s", label, b.pageText())
+	}
+	if evalJS[bool](b, `document.querySelector(`+jsString(box)+`).checked`) {
+		t.Error("the queue box is ticked before anyone ticked it")
+	}
+
+	// Unticked: refused, and told how to get the run anyway.
+	b.do("click the run button with the box unticked",
+		chromedp.Click(chromedp.CSS(`form[action$="/run"] button[type=submit]`)))
+	b.waitFor("an error toast naming the queue box", browserStepTimeout,
+		errorToast+`.includes("Queue if all slots are busy")`)
+	if p := b.path(); p != "/pipelines/hello" {
+		t.Errorf("a refused run left the pipeline page for %s", p)
+	}
+
+	// Ticked: queued.
+	b.do("tick the queue box", chromedp.Click(chromedp.CSS(box)))
+	first := b.startRunFromPage()
+	b.waitFor("a toast saying the run was queued", browserStepTimeout, okToast+`.includes("queued")`)
+	if got := evalJS[string](b, runStatusJS); got != "PENDING" {
+		t.Errorf("queued run page: status %q, want PENDING", got)
+	}
+	if note := evalJS[string](b, queuedNote); !strings.Contains(note, "waiting for one of the MAX_CONCURRENT_RUNS slots") {
+		t.Errorf("queued run page: #run-queued %q\n%s", note, b.pageText())
+	}
+	if run := apiRun(srv, first); run.Status != "PENDING" {
+		t.Errorf("the API says the queued run is %s, want PENDING", run.Status)
+	}
+
+	// Without JavaScript: the plain form, a redirect and a flash.
+	nojs := b.freshContext("nojs")
+	ctx, cancel := context.WithTimeout(nojs.ctx, browserStepTimeout)
+	_, err := chromedp.Call(ctx, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: true})
+	cancel()
+	if err != nil {
+		t.Fatalf("turn scripts off: %v", err)
+	}
+	nojs.login(base)
+	nojs.navigate(base + "/pipelines/hello")
+	nojs.do("tick the queue box without JavaScript", chromedp.Click(chromedp.CSS(box)))
+	nojs.clickAndLoad("submit the run form without JavaScript", `form[action$="/run"] button[type=submit]`)
+	if !regexp.MustCompile(runPathPattern).MatchString(nojs.path()) {
+		t.Fatalf("without JavaScript: at %s after queueing, want a run page\n%s", nojs.where(), nojs.pageText())
+	}
+	second := strings.TrimPrefix(nojs.path(), "/runs/")
+	if toast := evalJS[string](nojs, okToast); !strings.Contains(toast, "queued") {
+		t.Errorf("without JavaScript: flash %q, want it to say the run was queued", toast)
+	}
+	if note := evalJS[string](nojs, queuedNote); note == "" {
+		t.Errorf("without JavaScript: the run page has no #run-queued note\n%s", nojs.pageText())
+	}
+
+	if code := apiDo(srv, "POST", "/api/runs/"+sleeper+"/cancel", nil, nil); code != http.StatusAccepted {
+		t.Fatalf("cancel the sleeper: HTTP %d", code)
+	}
+	b.waitRunStatus("SUCCESS", 2*time.Minute)
+	b.waitFor("the queued run's output on its page", browserStepTimeout,
+		`[...document.querySelectorAll("#log-lines .line")].some(l => l.textContent.includes("hello from the queue"))`)
+	if run := apiWaitRun(srv, second, 2*time.Minute); run.Status != "SUCCESS" {
+		t.Errorf("the run queued without JavaScript ended %s, want SUCCESS", run.Status)
 	}
 }
 
