@@ -174,7 +174,7 @@ type Operator struct {
 	// pendingRevisions are the commits the pending requests named; nil
 	// when one of them named none (it syncs whatever).
 	pendingRevisions []string
-	state          SyncState
+	state            SyncState
 
 	// clk is cfg.Clock.
 	clk Clock
