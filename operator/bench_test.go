@@ -22,8 +22,11 @@ import (
 )
 
 var benchPipelines = map[string]string{
-	"hello/main.py":   "print('hello')\n",
-	"sleepy/main.py":  "import time\ntime.sleep(300)\n",
+	"hello/main.py":  "print('hello')\n",
+	"sleepy/main.py": "import time\ntime.sleep(300)\n",
+	// napper outlives the wait for 20 containers and exits while no
+	// operator watches (BenchmarkReconcile20).
+	"napper/main.py":  "import time\ntime.sleep(4)\n",
 	"chatty/main.py":  "import sys\nw = sys.stdout.write\nfor i in range(1000000):\n    w('line %d\\n' % i)\n",
 	"counter/main.py": counterPipeline["counter/main.py"],
 }
@@ -289,7 +292,7 @@ func BenchmarkReconcile20(b *testing.B) {
 		for i := range 20 {
 			name := "sleepy"
 			if i%2 == 0 {
-				name = "hello"
+				name = "napper"
 			}
 			r, err := first.op.RunPipeline(ctx, RunRequest{Pipeline: name})
 			if err != nil {
@@ -301,7 +304,7 @@ func BenchmarkReconcile20(b *testing.B) {
 		// Detach (the default policy) is what a crash looks like to the
 		// next start: the containers stay, the records say RUNNING.
 		first.stop()
-		time.Sleep(2 * time.Second) // the hello runs exit meanwhile
+		time.Sleep(5 * time.Second) // the napper runs exit meanwhile
 
 		start := time.Now()
 		second := openRunEnv(b, remote, data, nil, func(c *Config) { c.MaxConcurrentRuns = 20 })
