@@ -425,7 +425,10 @@ func TestAPISync(t *testing.T) {
 func TestAPIGetRunFields(t *testing.T) {
 	t.Parallel()
 	e := newAPIEnv(t, apiEnvOptions{})
-	r, err := e.store.CreateRun(context.Background(), status.Run{Pipeline: "hello", Trigger: status.TriggerManual, TriggeredBy: "alice"})
+	// A queued run the operator must not claim while the test reads it:
+	// its earliest start is far ahead.
+	r, err := e.store.CreateRun(context.Background(), status.Run{Pipeline: "hello", Trigger: status.TriggerManual, TriggeredBy: "alice",
+		NotBefore: time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -445,7 +448,8 @@ func TestAPIGetRunFields(t *testing.T) {
 			t.Errorf("%s = %v for a pending run, want null", f, raw[f])
 		}
 	}
-	if raw["log_url"] != fmt.Sprintf("/api/runs/%s/logs", r.ID) || raw["status"] != "PENDING" {
+	if raw["log_url"] != fmt.Sprintf("/api/runs/%s/logs", r.ID) || raw["status"] != "PENDING" || raw["queued"] != true ||
+		raw["not_before"] != "2099-01-01T00:00:00Z" {
 		t.Errorf("run %v", raw)
 	}
 }
