@@ -16,8 +16,12 @@ import (
 // GC removes revisions that are neither live, nor among the KeepRevisions
 // most recently published, nor listed in inUse (the revisions of runs that
 // are queued or running: their containers mount those directories). It also
-// removes temporary directories that an interrupted sync left behind. It
-// returns the revisions it removed.
+// removes temporary and trash folders that an interrupted sync or deletion
+// left behind. It returns the revisions it removed.
+//
+// Each revision is moved out of the way before it is deleted (see discard),
+// so a GC killed mid-delete leaves trash, never a partial folder that a
+// later sync of the same commit could take for a complete one.
 func (s *Syncer) GC(ctx context.Context, inUse []string) ([]string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -46,8 +50,9 @@ func (s *Syncer) GC(ctx context.Context, inUse []string) ([]string, error) {
 	var errs []error
 	for _, e := range entries {
 		name := e.Name()
-		if strings.HasPrefix(name, ".tmp-") {
-			// Syncs hold the lock we hold, so no sync is writing this one.
+		if strings.HasPrefix(name, tmpPrefix) || strings.HasPrefix(name, trashPrefix) {
+			// Syncs and deletions hold the lock we hold, so none is using
+			// this one.
 			if err := os.RemoveAll(filepath.Join(s.revDir, name)); err != nil {
 				errs = append(errs, err)
 			}
@@ -73,7 +78,7 @@ func (s *Syncer) GC(ctx context.Context, inUse []string) ([]string, error) {
 			errs = append(errs, err)
 			break
 		}
-		if err := os.RemoveAll(filepath.Join(s.revDir, r.sha)); err != nil {
+		if err := s.discard(filepath.Join(s.revDir, r.sha)); err != nil {
 			errs = append(errs, fmt.Errorf("remove revision %s: %w", r.sha, err))
 			continue
 		}

@@ -97,6 +97,10 @@ func walkOnce(link string, want map[string]struct {
 		if err != nil || d.IsDir() {
 			return err
 		}
+		if p == filepath.Join(dir, completeMarker) {
+			// Fast-Flow's own file, not part of the commit's tree.
+			return nil
+		}
 		b, err := os.ReadFile(p)
 		if err != nil {
 			return err

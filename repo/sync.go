@@ -161,10 +161,29 @@ func (s *Syncer) Live() *Snapshot {
 
 // Load adopts the revision PIPELINES_DIR already points at, so that after a
 // restart the last good revision is live even while the remote is down. It
-// returns nil, nil when nothing was published yet.
+// returns nil, nil when nothing was published yet. Call it once at start.
+//
+// Load first tidies revisions/ (see tidy): what a killed sync or deletion
+// left is removed, folders without a completion marker are verified and
+// adopted or removed. If the published folder is not complete, or is gone,
+// Load writes it anew from the bare repository, which holds every commit
+// that was ever published; only when that fails does it return an error,
+// and the caller's first sync publishes the branch tip instead.
 func (s *Syncer) Load(ctx context.Context) (*Snapshot, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	// Another process sharing DATA_DIR may be syncing: its temporary folder
+	// must not be taken for a leftover.
+	unlock, err := lockFile(s.lockPath)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if err := s.tidy(ctx); err != nil {
+		// Not fatal: whatever is left is tidied by GC or never reused.
+		s.log.Warn("could not tidy revisions", "err", err)
+	}
+
 	target, err := os.Readlink(s.cfg.PipelinesDir)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
@@ -180,7 +199,13 @@ func (s *Syncer) Load(ctx context.Context) (*Snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	snap, err := s.snapshot(ctx, commit, target, nil)
+	// PIPELINES_DIR already names this path, so a rewritten folder is live
+	// again without a swap.
+	dir, refused, err := s.ensureRevision(ctx, commit)
+	if err != nil {
+		return nil, err
+	}
+	snap, err := s.snapshot(ctx, commit, dir, refused)
 	if err != nil {
 		return nil, err
 	}
@@ -191,6 +216,8 @@ func (s *Syncer) Load(ctx context.Context) (*Snapshot, error) {
 // Revision returns the snapshot of a revision that is still on disk: the
 // live one, or an older one a run still uses (runs re-attached after a
 // restart keep the limits and timeout of the revision they started with).
+// A folder that is there but not known complete is verified or written anew
+// first, so a partial tree never supplies a run's pipeline.json.
 func (s *Syncer) Revision(ctx context.Context, sha string) (*Snapshot, error) {
 	s.mu.Lock()
 	live := s.live
@@ -206,10 +233,31 @@ func (s *Syncer) Revision(ctx context.Context, sha string) (*Snapshot, error) {
 		return nil, err
 	}
 	dir := filepath.Join(s.revDir, sha)
-	if _, err := os.Stat(dir); err != nil {
+	c, err := readCompletion(dir, sha)
+	if errors.Is(err, errIncomplete) {
+		return s.repairRevision(ctx, commit)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("revision %s: %w", sha, err)
 	}
-	return s.snapshot(ctx, commit, dir, nil)
+	return s.snapshot(ctx, commit, dir, c.Problems)
+}
+
+// repairRevision makes a folder that is not known complete whole, under the
+// locks a sync takes, and returns its snapshot.
+func (s *Syncer) repairRevision(ctx context.Context, commit *object.Commit) (*Snapshot, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	unlock, err := lockFile(s.lockPath)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	dir, refused, err := s.ensureRevision(ctx, commit)
+	if err != nil {
+		return nil, err
+	}
+	return s.snapshot(ctx, commit, dir, refused)
 }
 
 // commit reads a fetched commit from the bare repository.
@@ -286,15 +334,11 @@ func (s *Syncer) sync(ctx context.Context) (*Snapshot, bool, error) {
 		return nil, false, fmt.Errorf("read commit %s: %w", ref.Hash(), err)
 	}
 
-	dir := filepath.Join(s.revDir, commit.Hash.String())
-	var refused []Problem
-	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
-		refused, err = s.writeRevision(ctx, commit, dir)
-		if err != nil {
-			return nil, false, err
-		}
-	} else if err != nil {
-		return nil, false, fmt.Errorf("stat %s: %w", dir, err)
+	// A folder of this commit may exist already (a rollback, or a sync cut
+	// short after writing it); it is reused only when known complete.
+	dir, refused, err := s.ensureRevision(ctx, commit)
+	if err != nil {
+		return nil, false, err
 	}
 	snap, err := s.snapshot(ctx, commit, dir, refused)
 	if err != nil {
@@ -314,11 +358,12 @@ func (s *Syncer) sync(ctx context.Context) (*Snapshot, bool, error) {
 	return snap, true, nil
 }
 
-// writeRevision materialises commit into a temporary directory and renames it
-// into place, so revisions/<sha> either holds a complete tree or is absent.
+// writeRevision materialises commit into a temporary directory, flushes it,
+// writes the completion marker last and renames it into place, so
+// revisions/<sha> either holds a complete tree with its marker or is absent.
 // Refused entries come back as problems.
 func (s *Syncer) writeRevision(ctx context.Context, commit *object.Commit, dir string) ([]Problem, error) {
-	tmp, err := os.MkdirTemp(s.revDir, ".tmp-"+commit.Hash.String()[:12]+"-")
+	tmp, err := os.MkdirTemp(s.revDir, tmpPrefix+commit.Hash.String()[:12]+"-")
 	if err != nil {
 		return nil, fmt.Errorf("create temporary revision: %w", err)
 	}
@@ -326,9 +371,20 @@ func (s *Syncer) writeRevision(ctx context.Context, commit *object.Commit, dir s
 	if err := os.Remove(tmp); err != nil {
 		return nil, fmt.Errorf("prepare temporary revision: %w", err)
 	}
-	refused, err := materialize(ctx, commit, tmp)
+	refused, entries, err := materialize(ctx, commit, tmp)
+	if err == nil {
+		// The tree must be on disk before the marker says it is, or a power
+		// cut could leave a marked folder with short files.
+		err = syncFilesystem(tmp)
+	}
+	if err == nil {
+		err = writeCompletion(tmp, commit.Hash.String(), entries, refused)
+	}
 	if err == nil {
 		err = os.Rename(tmp, dir)
+	}
+	if err == nil {
+		err = syncDir(s.revDir)
 	}
 	if err != nil {
 		_ = os.RemoveAll(tmp)
