@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/fastflow-dev/fastflow/status/logs"
 )
 
 // ansiStyle is the SGR state of a log line. The page styles the classes
@@ -82,12 +84,21 @@ func (w *ansiWriter) text(seg string) {
 	w.b = appendHTMLText(w.b, seg)
 }
 
-// ansiHTML renders one log line: escaped text with SGR colours as spans (classes per the contract); other escape sequences dropped.
+// ansiHTML renders one log line: escaped text with SGR colours as spans
+// (classes per the contract).
+//
+// It renders the line as logs.Neutralize leaves it, which is how the
+// masker saw it: every escape sequence but SGR, the control characters,
+// the C1 and bidirectional controls are gone, so the page shows the
+// visible text the masker checked, in order, and nothing it did not model
+// (a log stored by an older version or without a masker is neutralised
+// here). app.js renders live lines the same way.
 //
 // Spans are never nested: a style change closes the open span and the next
 // text opens one with the whole new style, so no input can unbalance the
 // markup, and a span is only opened for text, so there are no empty ones.
 func ansiHTML(text string) template.HTML {
+	text = logs.Neutralize(text)
 	if strings.IndexByte(text, 0x1b) < 0 {
 		if !needsHTMLEscape(text) {
 			return template.HTML(text)
@@ -102,7 +113,14 @@ func ansiHTML(text string) template.HTML {
 			continue
 		}
 		w.text(text[seg:i])
-		i = skipEscape(text, i, &w.cur)
+		// Neutralize leaves only whole SGR sequences: ESC [ params m.
+		m := strings.IndexByte(text[i:], 'm')
+		if m < 0 {
+			seg = len(text) // cannot happen; drop the rest rather than panic
+			break
+		}
+		w.cur.applySGR(text[i+2 : i+m])
+		i += m + 1
 		seg = i
 	}
 	w.text(text[seg:])
@@ -110,71 +128,6 @@ func ansiHTML(text string) template.HTML {
 		w.b = append(w.b, "</span>"...)
 	}
 	return template.HTML(w.b)
-}
-
-// skipEscape consumes the escape sequence starting with the ESC at
-// text[i], applies it to st when it is an SGR sequence, and returns the
-// index of the first byte after it. The forms follow ECMA-48: CSI, the
-// string sequences (OSC, DCS, SOS, PM, APC) up to BEL or ST, nF sequences
-// (ESC intermediates final, e.g. the charset switch ESC ( B) and the
-// two-byte ones. Anything cut off by the end of the line is dropped with
-// it, as a terminal would swallow it; an ESC not followed by a sequence
-// is dropped alone and what follows stays text.
-func skipEscape(text string, i int, st *ansiStyle) int {
-	if i+1 >= len(text) {
-		return len(text)
-	}
-	switch c := text[i+1]; {
-	case c == '[':
-		j := i + 2
-		for j < len(text) && text[j] >= 0x30 && text[j] <= 0x3f {
-			j++
-		}
-		params := text[i+2 : j]
-		k := j
-		for k < len(text) && text[k] >= 0x20 && text[k] <= 0x2f {
-			k++
-		}
-		switch {
-		case k >= len(text):
-			return len(text)
-		case text[k] >= 0x40 && text[k] <= 0x7e:
-			if text[k] == 'm' && k == j {
-				st.applySGR(params)
-			}
-			return k + 1
-		default:
-			// Not a CSI after all: drop what was read, keep the stray byte as text.
-			return k
-		}
-	case c == ']' || c == 'P' || c == 'X' || c == '^' || c == '_':
-		for j := i + 2; j < len(text); j++ {
-			switch text[j] {
-			case 0x07:
-				return j + 1
-			case 0x1b:
-				if j+1 < len(text) && text[j+1] == '\\' {
-					return j + 2
-				}
-				// An ESC inside the string cancels it and starts a new sequence.
-				return j
-			}
-		}
-		return len(text)
-	case c >= 0x20 && c <= 0x2f:
-		j := i + 1
-		for j < len(text) && text[j] >= 0x20 && text[j] <= 0x2f {
-			j++
-		}
-		if j < len(text) && text[j] >= 0x30 && text[j] <= 0x7e {
-			return j + 1
-		}
-		return j
-	case c >= 0x30 && c <= 0x7e:
-		return i + 2
-	default:
-		return i + 1
-	}
 }
 
 // sgrParams walks the ';'-separated parameters of an SGR sequence without
@@ -214,11 +167,9 @@ func sgrNum(f string) int {
 	return n
 }
 
-// applySGR applies the parameters of ESC [ params m.
+// applySGR applies the parameters of ESC [ params m (digits, ';' and ':'
+// only: logs.Neutralize drops the private forms).
 func (s *ansiStyle) applySGR(params string) {
-	if strings.ContainsAny(params, "<=>?") {
-		return // private sequence, not SGR
-	}
 	p := sgrParams{s: params}
 	for {
 		f, ok := p.next()

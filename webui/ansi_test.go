@@ -3,13 +3,19 @@ package webui
 import (
 	"encoding/json"
 	"encoding/xml"
+	"fmt"
+	"html"
 	"html/template"
 	"io"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"unicode"
+	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/fastflow-dev/fastflow/status/logs"
 )
 
 // ansiCase is one input of the ANSI renderer and its markup.
@@ -78,6 +84,22 @@ func ansiCases() []ansiCase {
 		{"invalid UTF-8", "a\xffb\x1b[1mc\xc3", "a\uFFFDb<span class=\"ansi-bold\">c\uFFFD</span>"},
 		{"control characters", "a\x00b\x07c\td\re\x7f", "abc\tde"},
 		{"non-ASCII text kept", "\x1b[32m✓\x1b[0m grün 日本", `<span class="ansi-fg-2">✓</span> grün 日本`},
+		// What the masker assumes a viewer shows (logs.Neutralize): a
+		// renderer that showed more could show a secret it did not see.
+		{"carriage return and backspace dropped", "50%\r60%\bX", "50%60%X"},
+		{"C1 controls dropped", "a\u0085b\u009b31mc\u009d\u0090d", "ab31mcd"},
+		{"bidi controls dropped", "\u202eabc\u202c \u2067d\u2069 \u200ee\u200f\u061cf\u202a\u202b\u202d\u2066\u2068", "abc d ef"},
+		{"line and paragraph separators dropped", "a\u2028b\u2029c", "abc"},
+		{"zero-width characters kept", "a\u200bb\u200dc\ufeffd\u00ade\ufe0f", "a\u200bb\u200dc\ufeffd\u00ade\ufe0f"},
+		{"combining marks kept", "e\u0301 s\u0332", "e\u0301 s\u0332"},
+		{"noncharacters shown as U+FFFD", "a\ufffeb\uffffc", "a\ufffdb\ufffdc"},
+		{"split by SGR, shown joined", "se\x1b[0mcr\x1b[1;31met", `secr<span class="ansi-fg-1 ansi-bold">et</span>`},
+		{"split by a cursor move, shown joined", "sec\x1b[1Dret", "secret"},
+		{"masked span keeps the colours after it", "pw=***\x1b[31m\x1b[0m ok", "pw=*** ok"},
+		{"masked span inside colour", "\x1b[33mpw=***\x1b[1m tail", `<span class="ansi-fg-3">pw=***</span><span class="ansi-fg-3 ansi-bold"> tail</span>`},
+		{"private SGR between text", "a\x1b[?1mb\x1b[=5mc", "abc"},
+		{"every C0 control", "a\x01\x02\x03\x04\x05\x06\x08\x0b\x0c\x0e\x0f\x10\x11\x12\x13\x14\x15\x16\x17\x18\x19\x1a\x1c\x1d\x1e\x1fb", "ab"},
+		{"invalid UTF-8 around a dropped sequence", "a\xe2\x1b[K\x80\x8bb", "a\uFFFD\uFFFD\uFFFDb"},
 	}
 }
 
@@ -181,13 +203,50 @@ func FuzzAnsiHTML(f *testing.F) {
 		"", "plain", "\x1b[31mred\x1b[0m", "\x1b[38;5;196;1mX", "\x1b]0;t\x07x", "\x1b[", "\x1b",
 		"\x1b[1;2;3;4;38;2;1;2;3;48;5;3mA\x1b[22;23;24;39;49mB", "<img onerror=x>\x1b[31m\"'&",
 		"\xff\xfe\x1b[\xff", "\x1bP\x1b\\", "\x1b(\x1b[31m", "\x1b[4:3:1m\x1b[38:5mz",
+		"se\x1b[0mcr\u200bet\u0085\u202e", "a\xe2\x1b[K\x80\x8bb", "\u2067x\u2069\ufffe\u0332",
 	} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		checkAnsiMarkup(t, s, ansiHTML(s))
+		out := ansiHTML(s)
+		checkAnsiMarkup(t, s, out)
 		checkNeedsEscape(t, s)
+		checkShowsVisible(t, s, out)
 	})
+}
+
+// pageText is what a browser shows of ansiHTML's markup: the text without
+// tags, entities decoded, and without the runes it draws as nothing
+// (format characters, combining marks, variation selectors, the other
+// default-ignorable code points).
+func pageText(markup string) string {
+	text := html.UnescapeString(ansiTagPattern.ReplaceAllString(markup, ""))
+	return strings.Map(func(r rune) rune {
+		if unicode.In(r, unicode.Cf, unicode.Mn, unicode.Me, unicode.Variation_Selector, unicode.Other_Default_Ignorable_Code_Point) {
+			return -1
+		}
+		return r
+	}, text)
+}
+
+var ansiTagPattern = regexp.MustCompile(`</?span[^>]*>`)
+
+// checkShowsVisible: the page shows exactly the text the masker looks for
+// secrets in (logs.Visible), noncharacters aside, which the page shows as
+// U+FFFD: no more, so that it cannot show a secret the masker missed.
+func checkShowsVisible(t *testing.T, in string, out template.HTML) {
+	t.Helper()
+	want := strings.NewReplacer("\uFFFE", "\uFFFD", "\uFFFF", "\uFFFD").Replace(logs.Visible(in))
+	if got := pageText(string(out)); got != want {
+		t.Fatalf("ansiHTML(%q) = %q shows %q; the masker saw %q", in, out, got, want)
+	}
+}
+
+func TestAnsiShowsWhatTheMaskerSaw(t *testing.T) {
+	t.Parallel()
+	for _, tt := range ansiCases() {
+		checkShowsVisible(t, tt.In, ansiHTML(tt.In))
+	}
 }
 
 func BenchmarkAnsiHTML(b *testing.B) {
@@ -214,5 +273,24 @@ func TestAnsiCasesFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkGoldenFile(t, filepath.Join("testdata", "ansi_cases.json"), string(b)+"\n")
+	checkGoldenFile(t, filepath.Join("testdata", "ansi_cases.json"), asciiJSON(b)+"\n")
+}
+
+// asciiJSON writes DEL and the non-ASCII runes of JSON text b as \u
+// escapes, so the file shows the controls and invisible characters it
+// carries (raw, a bidi override would reorder the file in an editor).
+func asciiJSON(b []byte) string {
+	var sb strings.Builder
+	for _, r := range string(b) {
+		switch {
+		case r < 0x7f:
+			sb.WriteRune(r)
+		case r > 0xffff:
+			r1, r2 := utf16.EncodeRune(r)
+			fmt.Fprintf(&sb, "\\u%04x\\u%04x", r1, r2)
+		default:
+			fmt.Fprintf(&sb, "\\u%04x", r)
+		}
+	}
+	return sb.String()
 }

@@ -14,6 +14,10 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/fastflow-dev/fastflow/status/logs"
 )
 
 // apiClient talks to a running `fastflow serve` for the commands people
@@ -174,7 +178,7 @@ func (c *apiClient) finalExit(ctx context.Context, id string, stderr io.Writer) 
 				fmt.Fprintf(stderr, " (%s)", run.ErrorType)
 			}
 			if run.Message != "" {
-				fmt.Fprintf(stderr, ": %s", run.Message)
+				fmt.Fprintf(stderr, ": %s", termText(run.Message))
 			}
 			fmt.Fprintln(stderr)
 			switch {
@@ -238,7 +242,7 @@ func (c *apiClient) streamOnce(ctx context.Context, id, lastID string, stdout io
 			case "end":
 				return true, last, nil
 			case "skipped":
-				fmt.Fprintf(stdout, "[fastflow] %s\n", data)
+				fmt.Fprintln(stdout, termText("[fastflow] "+data))
 			case "", "message", "line":
 				var l struct {
 					Stream string `json:"stream"`
@@ -246,9 +250,9 @@ func (c *apiClient) streamOnce(ctx context.Context, id, lastID string, stdout io
 				}
 				if data != "" && json.Unmarshal([]byte(data), &l) == nil {
 					if l.Stream != "" && l.Stream != "stdout" {
-						fmt.Fprintf(stdout, "[%s] %s\n", l.Stream, l.Text)
+						fmt.Fprintln(stdout, termText("["+l.Stream+"] "+l.Text))
 					} else {
-						fmt.Fprintln(stdout, l.Text)
+						fmt.Fprintln(stdout, termText(l.Text))
 					}
 				}
 			}
@@ -356,6 +360,95 @@ func logsCmd(ctx context.Context, args []string, stdout io.Writer, environ []str
 		return err
 	}
 	defer resp.Body.Close()
-	_, err = io.Copy(stdout, resp.Body)
-	return err
+	return copyTermLines(stdout, resp.Body)
+}
+
+// copyTermLines copies the stored log in r to w a line at a time, each as
+// termText makes it.
+func copyTermLines(w io.Writer, r io.Reader) error {
+	br := bufio.NewReaderSize(r, 64<<10)
+	bw := bufio.NewWriterSize(w, 64<<10)
+	for {
+		line, err := br.ReadString('\n')
+		if line != "" {
+			text, nl := strings.CutSuffix(line, "\n")
+			bw.WriteString(termText(text))
+			if nl {
+				bw.WriteByte('\n')
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			_ = bw.Flush()
+			return fmt.Errorf("read log: %w", err)
+		}
+	}
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("write log: %w", err)
+	}
+	return nil
+}
+
+// zeroWidth are the runes a terminal draws in no column of their own: the
+// masker's invisible runes (format characters, combining marks, variation
+// selectors, the other default-ignorable code points).
+var zeroWidth = []*unicode.RangeTable{
+	unicode.Cf, unicode.Mn, unicode.Me, unicode.Variation_Selector, unicode.Other_Default_Ignorable_Code_Point,
+}
+
+// termText is one line of a log as the CLI prints it, to a terminal or
+// not (a file printed later reaches one too). It is the text the secret
+// masker looked at, as the web UI shows it: logs.Neutralize keeps SGR
+// colours and drops every other escape sequence and control character, so
+// no cursor movement, \r or \b can overwrite text into a secret the
+// masker never saw. The server stores lines neutralised already; this
+// holds for logs stored before it did, and for servers that do not. Tabs
+// become spaces up to the next multiple of eight columns: at a terminal's
+// right margin a tab stays put and the next character overwrites the last
+// column. A line that sets colours ends with a reset, as each line of the
+// web UI starts plain.
+func termText(s string) string {
+	s = logs.Neutralize(s)
+	hasTab, hasESC := strings.IndexByte(s, '\t') >= 0, strings.IndexByte(s, 0x1b) >= 0
+	if !hasTab && !hasESC {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s) + 16)
+	col := 0
+	for i := 0; i < len(s); {
+		switch c := s[i]; {
+		case c == 0x1b:
+			// Neutralize keeps only whole SGR sequences, ESC [ params m:
+			// they take no column.
+			end := strings.IndexByte(s[i:], 'm')
+			if end < 0 {
+				end = len(s) - i - 1 // cannot happen; keep the rest as it is
+			}
+			b.WriteString(s[i : i+end+1])
+			i += end + 1
+		case c == '\t':
+			n := 8 - col%8
+			b.WriteString("        "[:n])
+			col += n
+			i++
+		case c < utf8.RuneSelf:
+			b.WriteByte(c)
+			col++
+			i++
+		default:
+			r, size := utf8.DecodeRuneInString(s[i:])
+			b.WriteString(s[i : i+size])
+			if !unicode.In(r, zeroWidth...) {
+				col++ // wide runes miscount: only alignment suffers
+			}
+			i += size
+		}
+	}
+	if hasESC {
+		b.WriteString("\x1b[0m")
+	}
+	return b.String()
 }

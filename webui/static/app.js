@@ -466,7 +466,10 @@
 
   // The same rendering as the server's (webui/ansi.go), so live lines look
   // like the ones in the page: one line at a time from the default style,
-  // flat spans only opened for text, unknown sequences dropped.
+  // flat spans only opened for text, unknown sequences dropped. Like the
+  // server it shows no more than the text the secret masker looked at
+  // (status/logs/mask.go): only SGR is interpreted, every other sequence
+  // and the characters that control or reorder text are dropped.
   const BOLD = 1;
   const DIM = 2;
   const ITALIC = 4;
@@ -584,9 +587,14 @@
     return cls.slice(1);
   }
 
-  // Control characters other than tab and newline show nothing (the server
-  // drops them too); removing them keeps search offsets honest.
-  const escapeLog = (s) => escapeHTML(s.replace(/[\x00-\x08\x0b-\x1f\x7f]/g, ''));
+  // Dropped as the server drops them (logs.Neutralize): C0 controls other
+  // than tab and newline, DEL, C1 controls (U+009B is CSI to some
+  // terminals), the bidirectional controls (an override would show
+  // reversed text in the right order: a secret the masker never saw) and
+  // the line and paragraph separators. Removing them also keeps search
+  // offsets honest. Noncharacters show as U+FFFD, as the server's.
+  const LOG_DROPPED = /[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+  const escapeLog = (s) => escapeHTML(s.replace(LOG_DROPPED, '').replace(/[\ufffe\uffff]/g, '\ufffd'));
 
   function ansiToHtml(s) {
     const esc = s.indexOf('\x1b');
