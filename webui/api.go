@@ -6,13 +6,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/fastflow-dev/fastflow/operator"
 	"github.com/fastflow-dev/fastflow/status"
@@ -168,10 +171,14 @@ func publicMessage(err error) string {
 
 // decodeBody reads a JSON body of at most maxBodyBytes into v. An empty body
 // leaves v as it is. Unknown fields are refused so a misspelt "parameters"
-// is not silently ignored.
+// is not silently ignored. Numbers in untyped places (a run's parameters)
+// stay json.Number, so an integer above 2^53 keeps every digit on its way
+// to the container instead of becoming a float64 in exponent form; the
+// operator parses them by the declared type.
 func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBodyBytes))
 	dec.DisallowUnknownFields()
+	dec.UseNumber()
 	if err := dec.Decode(v); err != nil {
 		if errors.Is(err, io.EOF) {
 			return nil
@@ -253,6 +260,80 @@ type runJSON struct {
 	// LogIncomplete says lines of the run's output may be missing from its
 	// stored log; Message says why.
 	LogIncomplete bool `json:"log_incomplete,omitempty"`
+	// Truncated is set in a list item whose parameters or env_names were
+	// cut to keep the page small (listItemCap); GET /api/runs/{id} has
+	// them all.
+	Truncated bool `json:"truncated,omitempty"`
+}
+
+// What one run may add to a list page (GET /api/runs and a pipeline's
+// runs). A run may carry up to 64 env names and 32 KiB of env, and string
+// parameters of any length up to the request body's limit, so a page of
+// such runs would run to megabytes; a list is for finding a run, and its
+// record (GET /api/runs/{id}) has every value. With these bounds one item
+// is at most about 4 KiB whatever its run carries.
+const (
+	// listMaxNames is the env names, and the parameters, an item shows.
+	listMaxNames = 20
+	// listNameBytes bounds the env names of an item in all.
+	listNameBytes = 1 << 10
+	// listMaxValue is the bytes of one parameter value an item shows, and
+	// listValueBytes of all of them; a longer value is cut at a character
+	// boundary and ends in "…".
+	listMaxValue   = 200
+	listValueBytes = 2 << 10
+)
+
+// listItemCap cuts j's env names and parameters to what a list item shows
+// and marks it Truncated when anything was left out or cut. Parameters are
+// taken in name order, so the same run always shows the same ones.
+func listItemCap(j runJSON) runJSON {
+	names, size := 0, 0
+	for _, n := range j.EnvNames {
+		if names == listMaxNames || size+len(n) > listNameBytes {
+			break
+		}
+		names++
+		size += len(n)
+	}
+	if names < len(j.EnvNames) {
+		j.EnvNames = j.EnvNames[:names:names]
+		j.Truncated = true
+	}
+	size, long := 0, false
+	for _, v := range j.Parameters {
+		size += len(v)
+		long = long || len(v) > listMaxValue
+	}
+	if len(j.Parameters) <= listMaxNames && size <= listValueBytes && !long {
+		return j
+	}
+	j.Truncated = true
+	params := make(map[string]string, listMaxNames)
+	left := listValueBytes
+	for _, n := range slices.Sorted(maps.Keys(j.Parameters)) {
+		if len(params) == listMaxNames || left <= 0 {
+			break
+		}
+		v := cutValue(j.Parameters[n], min(listMaxValue, left))
+		params[n] = v
+		left -= len(v)
+	}
+	j.Parameters = params
+	return j
+}
+
+// cutValue is v cut to at most limit bytes at a character boundary, with
+// "…" after the cut.
+func cutValue(v string, limit int) string {
+	if len(v) <= limit {
+		return v
+	}
+	cut := limit
+	for cut > 0 && !utf8.RuneStart(v[cut]) {
+		cut--
+	}
+	return v[:cut] + "…"
 }
 
 func newRunJSON(r status.Run) runJSON {
@@ -513,7 +594,7 @@ func (s *Server) listRuns(w http.ResponseWriter, r *http.Request, f status.RunFi
 	}
 	out := listJSON[runJSON]{Items: make([]runJSON, 0, len(page.Runs)), NextCursor: page.NextCursor}
 	for _, run := range page.Runs {
-		out.Items = append(out.Items, newRunJSON(run))
+		out.Items = append(out.Items, listItemCap(newRunJSON(run)))
 	}
 	writeJSON(w, http.StatusOK, out)
 }

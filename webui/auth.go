@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/fastflow-dev/fastflow/status"
@@ -28,13 +29,31 @@ const (
 	// a database round trip; our tokens are 46 characters.
 	maxBearerLen = 256
 
-	// Ten wrong passwords per username in five minutes, then one try every
-	// 30 seconds. A client address gets more, since a whole office behind
-	// one NAT shares it; the per-username bucket is what protects an
-	// account from a guesser who changes addresses.
-	loginUserBurst   = 10
-	loginClientBurst = 30
-	loginWindow      = 5 * time.Minute
+	// Failed logins slow down the client that makes them, not the account
+	// (issue 11): a client (an address; an IPv6 /64) gets
+	// loginClientFree failures in a row at full speed for typos, then
+	// must wait loginBackoffBase before its next try, twice as long after
+	// each further failure, up to loginBackoffMax. A client that stays
+	// away for loginForget starts afresh; a success resets it at once.
+	loginClientFree  = 5
+	loginBackoffBase = time.Second
+	loginBackoffMax  = 15 * time.Minute
+	loginForget      = time.Hour
+	// loginClientInFlight bounds one client's logins being checked at
+	// once, so parallel tries cannot all slip in before the first
+	// failure is counted; a person logs in once, and a few people behind
+	// one NAT rarely at the same instant.
+	loginClientInFlight = 4
+	// loginUserBurst failures of one username within loginWindow, from
+	// any clients, mark the account under attack. While it is, a client
+	// gets no free failures (its delays start after its first), and a client
+	// not seen failing waits loginUnderAttackDelay before its password is
+	// checked: a guesser who changes addresses pays a second per address
+	// and then its own growing delays, and the owner is slowed by a second,
+	// never locked out.
+	loginUserBurst        = 10
+	loginWindow           = 5 * time.Minute
+	loginUnderAttackDelay = time.Second
 	// loginMaxKeys bounds each limiter's memory (about 100 bytes a key).
 	loginMaxKeys = 10_000
 )
@@ -46,6 +65,9 @@ var (
 	// errBadCredentials: it carried one, and it is unknown, expired,
 	// revoked or malformed.
 	errBadCredentials = errors.New("webui: invalid credentials")
+	// errNoRoom: a webhook body needs more chunks than the whole budget
+	// of unverified bodies has (see bodyRoom).
+	errNoRoom = errors.New("webui: webhook body larger than the room for bodies")
 )
 
 // authUserKey is the context key of the authenticated user's name.
@@ -75,39 +97,19 @@ func (s *Server) sessionTTL() time.Duration {
 
 func (s *Server) secureCookies() bool { return s.cfg.SecureCookies }
 
-// loginLimits are the two failure buckets a login attempt is checked
-// against.
+// loginLimits are what a login attempt is checked against: the client's
+// growing delay and the username's failure count.
 type loginLimits struct {
-	perClient, perUser *failureLimiter
-}
-
-// allow reports whether both the client and the username may try, and
-// otherwise how long until both may.
-func (l loginLimits) allow(client, user string) (bool, time.Duration) {
-	okC, waitC := l.perClient.Allow(client)
-	okU, waitU := l.perUser.Allow(user)
-	return okC && okU, max(waitC, waitU)
-}
-
-// fail counts a failure; an empty user is one not tracked by name.
-func (l loginLimits) fail(client, user string) {
-	l.perClient.Fail(client)
-	if user != "" {
-		l.perUser.Fail(user)
-	}
-}
-
-func (l loginLimits) reset(client, user string) {
-	l.perClient.Reset(client)
-	l.perUser.Reset(user)
+	clients *loginBackoff
+	perUser *failureLimiter
 }
 
 // authRoutes registers /auth/login and /auth/logout. The rate limiters live
 // in the handlers' closures, so every Server has its own and none is global.
 func (s *Server) authRoutes() {
 	limits := loginLimits{
-		perClient: newFailureLimiter(loginClientBurst, loginWindow, loginMaxKeys, time.Now),
-		perUser:   newFailureLimiter(loginUserBurst, loginWindow, loginMaxKeys, time.Now),
+		clients: newLoginBackoff(time.Now),
+		perUser: newFailureLimiter(loginUserBurst, loginWindow, loginMaxKeys, time.Now),
 	}
 	// Login is protected too: a forged cross-site login would put the
 	// victim in the attacker's account (login CSRF).
@@ -163,6 +165,10 @@ func bodyError(err error) error {
 	if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 		return &loginBodyError{http.StatusRequestEntityTooLarge, "body too large"}
 	}
+	if isTimeout(err) {
+		// Cut by Timeouts.Body: a body that trickles.
+		return &loginBodyError{http.StatusRequestTimeout, "body not received in time"}
+	}
 	return &loginBodyError{http.StatusBadRequest, "malformed body"}
 }
 
@@ -201,21 +207,49 @@ func (s *Server) handleLogin(cop *http.CrossOriginProtection, limits loginLimits
 		ctx := r.Context()
 		client := clientKey(r)
 		// Names that cannot exist are not tracked per user, so sprayed junk
-		// names cannot fill the limiter; the client bucket still counts them.
+		// names cannot fill the limiter; the client's delays still count
+		// them.
 		validName := credentials.ValidateUsername(req.Username) == nil
 		userKey := ""
 		if validName {
 			userKey = req.Username
 		}
-		if ok, wait := limits.allow(client, userKey); !ok {
+		// The account is under attack once its failures from all clients
+		// fill its bucket; that only changes how this client is treated.
+		underAttack := false
+		if userKey != "" {
+			ok, _ := limits.perUser.Allow(userKey)
+			underAttack = !ok
+		}
+		attempt, wait, busy := limits.clients.begin(client, underAttack)
+		if attempt == nil {
+			// Refused before bcrypt runs, and even the right password
+			// waits: otherwise the guesser would learn from the answer
+			// which guess was right.
 			secs := max(1, int(math.Ceil(wait.Seconds())))
 			w.Header().Set("Retry-After", strconv.Itoa(secs))
 			if form {
 				formFail("ratelimited")
 				return
 			}
-			writeError(w, http.StatusTooManyRequests, "too many failed logins", "retry after "+strconv.Itoa(secs)+" seconds")
+			msg := "too many failed logins"
+			if busy {
+				msg = "too many logins at once from this address"
+			}
+			writeError(w, http.StatusTooManyRequests, msg, "retry after "+strconv.Itoa(secs)+" seconds")
 			return
+		}
+		defer attempt.end()
+		if underAttack && !attempt.seenFailing {
+			// A client not seen failing is slowed, not refused: the
+			// owner on a new address gets in a second later.
+			t := time.NewTimer(loginUnderAttackDelay)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				return
+			}
 		}
 
 		var user status.User
@@ -228,7 +262,10 @@ func (s *Server) handleLogin(cop *http.CrossOriginProtection, limits loginLimits
 			}
 		}
 		if !credentials.CheckPassword(user.PasswordHash, req.Password) {
-			limits.fail(client, userKey)
+			attempt.failed()
+			if userKey != "" {
+				limits.perUser.Fail(userKey)
+			}
 			// The name is logged only when it exists: people type their
 			// password into the username field, and logs are kept.
 			s.log.InfoContext(ctx, "login failed", "user", user.Username, "known_user", user.ID != 0, "client", client)
@@ -239,7 +276,9 @@ func (s *Server) handleLogin(cop *http.CrossOriginProtection, limits loginLimits
 			writeError(w, http.StatusUnauthorized, "invalid username or password", nil)
 			return
 		}
-		limits.reset(client, userKey)
+		// The client is forgotten; the username's count is not: one
+		// success of the owner does not end an attack on the account.
+		attempt.succeeded()
 
 		token, hash, err := credentials.NewToken("")
 		if err == nil {
@@ -457,4 +496,167 @@ func localRedirect(next string) string {
 		return "/"
 	}
 	return next
+}
+
+// loginBackoff is the per-client side of the login limits: a growing delay
+// after each failed login (see loginClientFree and the constants after
+// it), and a bound on a client's logins checked at once.
+//
+// It holds only clients that failed recently or are being checked; at
+// loginMaxKeys the client that failed longest ago is dropped, which at
+// worst gives that one a fresh start. It is safe for concurrent use.
+type loginBackoff struct {
+	now func() time.Time
+
+	mu        sync.Mutex
+	clients   map[string]*backoffState
+	lastSweep time.Time
+}
+
+// backoffState is one client's failures: how many in a row (none older
+// than loginForget apart) and when the last was.
+type backoffState struct {
+	failures int
+	last     time.Time
+	inFlight int
+}
+
+func newLoginBackoff(now func() time.Time) *loginBackoff {
+	return &loginBackoff{now: now, clients: map[string]*backoffState{}}
+}
+
+// delayAfter is the wait a client owes after failures failures in a row:
+// none before the free-th, loginBackoffBase after it, doubling with each
+// further one up to loginBackoffMax. free is at least 1: a wait starts
+// after a failure, never before the first try.
+func delayAfter(failures, free int) time.Duration {
+	free = max(free, 1)
+	if failures < free {
+		return 0
+	}
+	d := loginBackoffBase
+	for i := free; i < failures && d < loginBackoffMax; i++ {
+		d *= 2
+	}
+	return min(d, loginBackoffMax)
+}
+
+// loginAttempt is one login being checked; exactly one of failed and
+// succeeded may be called, then end.
+type loginAttempt struct {
+	b      *loginBackoff
+	client string
+	// seenFailing: the client had failed before this attempt.
+	seenFailing bool
+}
+
+// begin starts an attempt of client, or says how long it must wait and
+// whether because of its failures or (busy) of its attempts in flight.
+// With underAttack (the username has failed too often from anywhere) the
+// client's delays start after its first failure.
+func (b *loginBackoff) begin(client string, underAttack bool) (a *loginAttempt, wait time.Duration, busy bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now := b.now()
+	b.sweepLocked(now)
+	st, ok := b.clients[client]
+	if ok && st.failures > 0 && now.Sub(st.last) >= loginForget {
+		st.failures = 0
+	}
+	if ok {
+		free := loginClientFree
+		if underAttack {
+			free = 0
+		}
+		if wait := st.last.Add(delayAfter(st.failures, free)).Sub(now); st.failures > 0 && wait > 0 {
+			return nil, wait, false
+		}
+		if st.inFlight >= loginClientInFlight {
+			// bcrypt takes well under a second: one is done soon.
+			return nil, time.Second, true
+		}
+	} else {
+		if len(b.clients) >= loginMaxKeys {
+			b.evictLocked()
+		}
+		st = &backoffState{}
+		b.clients[client] = st
+	}
+	st.inFlight++
+	return &loginAttempt{b: b, client: client, seenFailing: st.failures > 0}, 0, false
+}
+
+// failed counts a failure of the attempt's client.
+func (a *loginAttempt) failed() {
+	a.b.mu.Lock()
+	defer a.b.mu.Unlock()
+	if st, ok := a.b.clients[a.client]; ok {
+		st.failures++
+		st.last = a.b.now()
+	}
+}
+
+// succeeded forgets the client's failures: it knows a password.
+func (a *loginAttempt) succeeded() {
+	a.b.mu.Lock()
+	defer a.b.mu.Unlock()
+	if st, ok := a.b.clients[a.client]; ok {
+		st.failures = 0
+	}
+}
+
+// end ends the attempt; a client with no failures and nothing in flight is
+// not kept.
+func (a *loginAttempt) end() {
+	a.b.mu.Lock()
+	defer a.b.mu.Unlock()
+	st, ok := a.b.clients[a.client]
+	if !ok {
+		return
+	}
+	if st.inFlight > 0 {
+		st.inFlight--
+	}
+	if st.failures == 0 && st.inFlight == 0 {
+		delete(a.b.clients, a.client)
+	}
+}
+
+// Len is the number of clients held.
+func (b *loginBackoff) Len() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.clients)
+}
+
+// sweepLocked drops clients quiet for loginForget, at most once a minute so
+// the cost is spread over many attempts.
+func (b *loginBackoff) sweepLocked(now time.Time) {
+	if now.Sub(b.lastSweep) < time.Minute {
+		return
+	}
+	b.lastSweep = now
+	for k, st := range b.clients {
+		if st.inFlight == 0 && now.Sub(st.last) >= loginForget {
+			delete(b.clients, k)
+		}
+	}
+}
+
+// evictLocked drops the idle client that failed longest ago. O(n), but only
+// at loginMaxKeys, when an attack is under way.
+func (b *loginBackoff) evictLocked() {
+	var (
+		oldestKey string
+		oldest    time.Time
+		seen      bool
+	)
+	for k, st := range b.clients {
+		if st.inFlight == 0 && (!seen || st.last.Before(oldest)) {
+			oldestKey, oldest, seen = k, st.last, true
+		}
+	}
+	if seen {
+		delete(b.clients, oldestKey)
+	}
 }

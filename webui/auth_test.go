@@ -192,9 +192,13 @@ func TestLogin(t *testing.T) {
 			return r
 		}(), wantCode: http.StatusForbidden, wantError: "cross-origin request refused"},
 	}
-	for _, tt := range tests {
+	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
+			// Each case from its own address: together they make more
+			// failures, and more at once, than one client may
+			// (TestLoginRateLimit).
+			tt.req.RemoteAddr = "192.0.2." + strconv.Itoa(i+1) + ":1234"
 			rec := httptest.NewRecorder()
 			f.srv.ServeHTTP(rec, tt.req)
 			if rec.Code != tt.wantCode {
@@ -456,11 +460,18 @@ func TestCrossOriginCookieRequests(t *testing.T) {
 	}
 }
 
+// TestLoginRateLimit pins the limits through the handler: a client's
+// typos are free, then it waits and even the right password is refused
+// while it does, other clients and accounts are unaffected, and an account
+// under attack from many addresses slows a new client by about a second
+// instead of refusing it.
 func TestLoginRateLimit(t *testing.T) {
 	t.Parallel()
 	f := newAuthFixture(t)
 	f.addUser(t, "alice", "correct horse")
 	f.addUser(t, "bob", "battery staple")
+	f.addUser(t, "carol", "tr0ub4dor")
+	f.addUser(t, "dave", "hunter2!")
 
 	try := func(user, password, remote string) *httptest.ResponseRecorder {
 		r := jsonLogin(user, password)
@@ -470,46 +481,139 @@ func TestLoginRateLimit(t *testing.T) {
 		return rec
 	}
 
-	// A success resets the count: 9 failures, a success, 9 failures never
-	// reach the limit of 10.
-	for i := range 19 {
+	// A success resets the client: 4 failures, a success, 4 failures
+	// never reach the free 5.
+	for i := range 9 {
 		password, want := "wrong horse", http.StatusUnauthorized
-		if i == 9 {
+		if i == 4 {
 			password, want = "correct horse", http.StatusOK
 		}
 		if rec := try("alice", password, "192.0.2.1:1000"); rec.Code != want {
 			t.Fatalf("attempt %d = %d %s, want %d", i+1, rec.Code, rec.Body, want)
 		}
 	}
-	// Clear the nine failures, then 25 in a row.
-	try("alice", "correct horse", "192.0.2.1:1000")
+
+	// Five free failures, then the client waits a second, and every try
+	// meanwhile is refused before the password is looked at.
 	var codes []int
-	for i := range 25 {
-		rec := try("alice", "wrong horse", "192.0.2.1:1000")
-		codes = append(codes, rec.Code)
-		if rec.Code == http.StatusTooManyRequests {
-			secs, err := strconv.Atoi(rec.Header().Get("Retry-After"))
-			if err != nil || secs < 1 || secs > int(loginWindow/time.Second) {
-				t.Errorf("attempt %d: Retry-After = %q", i+1, rec.Header().Get("Retry-After"))
-			}
-		}
+	for range 8 {
+		codes = append(codes, try("bob", "wrong", "192.0.2.2:1000").Code)
 	}
 	for i, code := range codes {
 		want := http.StatusUnauthorized
-		if i >= loginUserBurst {
+		if i >= loginClientFree {
 			want = http.StatusTooManyRequests
 		}
 		if code != want {
 			t.Errorf("wrong password %d answered %d, want %d (all: %v)", i+1, code, want, codes)
 		}
 	}
-	// While blocked even the right password waits: otherwise the guesser
-	// would learn from the answer which guess was right.
-	if rec := try("alice", "correct horse", "198.51.100.7:1000"); rec.Code != http.StatusTooManyRequests {
-		t.Errorf("right password while blocked = %d, want 429", rec.Code)
+	rec := try("bob", "battery staple", "192.0.2.2:1000")
+	if rec.Code != http.StatusTooManyRequests || rec.Header().Get("Retry-After") != "1" {
+		t.Errorf("right password while the client waits = %d, Retry-After %q; want 429 and 1", rec.Code, rec.Header().Get("Retry-After"))
 	}
-	// Another account is unaffected.
-	if rec := try("bob", "battery staple", "198.51.100.7:1000"); rec.Code != http.StatusOK {
-		t.Errorf("bob from another address = %d %s, want 200", rec.Code, rec.Body)
+	// The client's wait is its own: the account is not locked, another
+	// address gets in at once, and the waiting client may try other
+	// accounts no sooner.
+	start := time.Now()
+	if rec := try("bob", "battery staple", "198.51.100.7:1000"); rec.Code != http.StatusOK || time.Since(start) > 500*time.Millisecond {
+		t.Errorf("bob from another address = %d after %s, want 200 at once", rec.Code, time.Since(start))
+	}
+	if rec := try("dave", "hunter2!", "192.0.2.2:1000"); rec.Code != http.StatusTooManyRequests {
+		t.Errorf("the waiting client on another account = %d, want 429", rec.Code)
+	}
+
+	// Ten addresses fail once each: carol is under attack. Each of them
+	// now waits from its first failure; a new address waits a second and
+	// gets in.
+	for i := range loginUserBurst {
+		if rec := try("carol", "wrong", "203.0.113."+strconv.Itoa(i+1)+":1000"); rec.Code != http.StatusUnauthorized {
+			t.Fatalf("spray %d = %d, want 401", i+1, rec.Code)
+		}
+	}
+	if rec := try("carol", "wrong", "203.0.113.1:1000"); rec.Code != http.StatusTooManyRequests {
+		t.Errorf("a sprayer's second try under attack = %d, want 429", rec.Code)
+	}
+	start = time.Now()
+	rec = try("carol", "tr0ub4dor", "198.51.100.9:1000")
+	took := time.Since(start)
+	if rec.Code != http.StatusOK || took < loginUnderAttackDelay || took > loginUnderAttackDelay+2*time.Second {
+		t.Errorf("new address under attack: %d after %s, want 200 after about %s", rec.Code, took, loginUnderAttackDelay)
+	}
+}
+
+// TestLoginBackoff pins the per-client delays on a fake clock.
+func TestLoginBackoff(t *testing.T) {
+	t.Parallel()
+	clock := &fakeClock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	b := newLoginBackoff(clock.Now)
+	fail := func(client string, underAttack bool) {
+		t.Helper()
+		a, wait, _ := b.begin(client, underAttack)
+		if a == nil {
+			t.Fatalf("%s refused for %s, want a try", client, wait)
+		}
+		a.failed()
+		a.end()
+	}
+	mustWait := func(client string, underAttack bool, want time.Duration, wantBusy bool) {
+		t.Helper()
+		a, wait, busy := b.begin(client, underAttack)
+		if a != nil || wait != want || busy != wantBusy {
+			t.Fatalf("%s: attempt %v, wait %s, busy %v; want refused for %s, busy %v", client, a != nil, wait, busy, want, wantBusy)
+		}
+	}
+	for range loginClientFree {
+		fail("a", false)
+	}
+	// Each further failure doubles the wait.
+	for _, want := range []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second} {
+		mustWait("a", false, want, false)
+		clock.Advance(want)
+		fail("a", false)
+	}
+	mustWait("a", false, 16*time.Second, false)
+	// Up to the cap.
+	for range 20 {
+		clock.Advance(loginBackoffMax)
+		fail("a", false)
+	}
+	mustWait("a", false, loginBackoffMax, false)
+	// Quiet for loginForget: a fresh start.
+	clock.Advance(loginForget)
+	fail("a", false)
+	if a, _, _ := b.begin("a", false); a == nil || !a.seenFailing {
+		t.Fatal("after loginForget: want a try from a client seen failing once")
+	} else {
+		a.end()
+	}
+	// Under attack a client has no free failures.
+	fail("c", true)
+	mustWait("c", true, time.Second, false)
+	// A success forgets the client; one with nothing held is not kept.
+	clock.Advance(time.Second)
+	a, _, _ := b.begin("c", true)
+	a.succeeded()
+	a.end()
+	if a, _, _ := b.begin("c", true); a == nil || a.seenFailing {
+		t.Fatal("after a success: want a try from a client not seen failing")
+	} else {
+		a.end()
+	}
+	// At most loginClientInFlight tries of one client at once.
+	var held []*loginAttempt
+	for range loginClientInFlight {
+		a, _, _ := b.begin("d", false)
+		if a == nil {
+			t.Fatal("refused below the in-flight bound")
+		}
+		held = append(held, a)
+	}
+	mustWait("d", false, time.Second, true)
+	for _, a := range held {
+		a.end()
+	}
+	if n := b.Len(); n != 1 { // "a": failing; "c" and "d" are gone
+		t.Errorf("%d clients held, want 1", n)
 	}
 }

@@ -47,10 +47,12 @@ func TestHealthStatus(t *testing.T) {
 			wantReady:  http.StatusServiceUnavailable,
 		},
 		{
-			name:       "critical dependency down is unavailable",
+			// The server still serves, and the operator retries what
+			// it must store: degraded, but not ready for new users.
+			name:       "critical dependency down is degraded and not ready",
 			checks:     []Check{{Name: "database", Critical: true, Probe: down}, {Name: "docker", Probe: up}},
-			wantCode:   http.StatusServiceUnavailable,
-			wantStatus: "unavailable",
+			wantCode:   http.StatusOK,
+			wantStatus: "degraded",
 			wantReady:  http.StatusServiceUnavailable,
 		},
 		{

@@ -37,6 +37,11 @@ type Operator interface {
 	RetryRun(ctx context.Context, id, user string) (status.Run, error)
 	// RequestSync asks for a sync soon; requests coalesce, it never blocks.
 	RequestSync(trigger string)
+	// RequestSyncTo is RequestSync for a request that names the commit it
+	// wants live (a push webhook's "after"): a request whose commit is
+	// live by the time it is handled makes no sync, so a burst of
+	// deliveries of one push costs one. It never blocks.
+	RequestSyncTo(trigger, revision string)
 	// Snapshot is the live revision, nil before the first sync. Callers
 	// must not modify it.
 	Snapshot() *repo.Snapshot

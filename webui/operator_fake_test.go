@@ -28,9 +28,11 @@ type fakeOperator struct {
 	state operator.SyncState
 	// run answers RunPipeline; nil refuses with ErrPipelineNotFound.
 	run func(operator.RunRequest) (status.Run, error)
-	// requests and syncs are what RunPipeline and RequestSync were asked.
+	// requests and syncs are what RunPipeline and RequestSync were asked;
+	// syncsTo what RequestSyncTo was asked, as "trigger revision".
 	requests []operator.RunRequest
 	syncs    []string
+	syncsTo  []string
 	// disk answers DiskSpace.
 	disk []operator.DiskSpace
 }
@@ -80,6 +82,12 @@ func (f *fakeOperator) RequestSync(trigger string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.syncs = append(f.syncs, trigger)
+}
+
+func (f *fakeOperator) RequestSyncTo(trigger, revision string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.syncsTo = append(f.syncsTo, trigger+" "+revision)
 }
 
 func (f *fakeOperator) Snapshot() *repo.Snapshot {

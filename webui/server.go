@@ -15,9 +15,12 @@ import (
 	"github.com/fastflow-dev/fastflow/status/secrets"
 )
 
-// Check is one dependency /health reports on. A failing critical check makes
-// /health and /readyz answer 503; a failing non-critical one only marks the
-// service degraded.
+// Check is one dependency /health reports on. Any failing check marks the
+// service degraded in /health, which still answers 200: the server keeps
+// serving what does not need the dependency and the operator retries what
+// does, so a probe that restarts the process on /health would make things
+// worse. A failing critical check also makes /readyz answer 503, so a load
+// balancer sends users elsewhere while it lasts.
 type Check struct {
 	Name     string
 	Critical bool
@@ -50,7 +53,63 @@ type Config struct {
 	Branch        string
 	// ProbeTimeout bounds each check of one /health request. Default 2s.
 	ProbeTimeout time.Duration
-	Logger       *slog.Logger
+	// Timeouts bound what a connection may hold; the zero value of a
+	// field is its default (see Timeouts).
+	Timeouts Timeouts
+	Logger   *slog.Logger
+}
+
+// Timeouts bound how long a connection may hold the server, per phase of a
+// request, so that a slow or silent client, authenticated or not, costs a
+// goroutine and a few buffers for a bounded time only. They are per route
+// rather than http.Server's ReadTimeout and WriteTimeout, which count from
+// the start of the request and would cut every event stream and large
+// download.
+type Timeouts struct {
+	// ReadHeader bounds reading a request's line and headers (the
+	// slowloris attack). Default DefaultReadHeaderTimeout.
+	ReadHeader time.Duration
+	// Body bounds reading a request body, from the moment the handler is
+	// called; a body still arriving after it is cut. Only requests that
+	// have a body get the deadline (a GET never does, so an event stream
+	// is not cut). POST /hooks/github sets a shorter one of its own.
+	// Default DefaultBodyTimeout.
+	Body time.Duration
+	// Write is how long writing the answer may make no progress: each
+	// write and flush moves the deadline this far ahead, so a download of
+	// any size or an event stream (flushed at least every heartbeat) goes
+	// on while the client reads, and a client that stops reading is cut
+	// this long after the last write that went through. Default
+	// DefaultWriteTimeout.
+	Write time.Duration
+	// Idle closes a keep-alive connection that has sent no new request for
+	// this long. Default DefaultIdleTimeout.
+	Idle time.Duration
+}
+
+// The defaults of Timeouts.
+const (
+	DefaultReadHeaderTimeout = 10 * time.Second
+	DefaultBodyTimeout       = 30 * time.Second
+	// DefaultWriteTimeout is four SSE heartbeats (sseHeartbeat).
+	DefaultWriteTimeout = 60 * time.Second
+	DefaultIdleTimeout  = 2 * time.Minute
+	// maxHeaderBytes bounds a request's headers, which are held in memory
+	// until they are complete, before anyone is authenticated: a session
+	// cookie and a bearer token are well under 1 kB; http.Server's default
+	// of 1 MB would let each slow connection hold a megabyte.
+	maxHeaderBytes = 64 << 10
+)
+
+func (t *Timeouts) setDefaults() {
+	for _, f := range []struct {
+		v   *time.Duration
+		def time.Duration
+	}{{&t.ReadHeader, DefaultReadHeaderTimeout}, {&t.Body, DefaultBodyTimeout}, {&t.Write, DefaultWriteTimeout}, {&t.Idle, DefaultIdleTimeout}} {
+		if *f.v <= 0 {
+			*f.v = f.def
+		}
+	}
 }
 
 // Validate checks c.
@@ -108,6 +167,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	cfg.Timeouts.setDefaults()
 	s := &Server{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux()}
 	s.handle("GET", "/health", true, s.handleHealth)
 	s.handle("GET", "/healthz", true, s.handleLive)
@@ -119,10 +179,36 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
+// HTTPServer is an http.Server for s with the connection-level limits of
+// cfg.Timeouts (headers, idle keep-alive), a bound on header size, and
+// errors logged to cfg.Logger; ServeHTTP applies the per-request ones.
+// Serve it as it is: its ReadTimeout and WriteTimeout stay unset on
+// purpose (see Timeouts).
+func (s *Server) HTTPServer() *http.Server {
+	return &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: s.cfg.Timeouts.ReadHeader,
+		IdleTimeout:       s.cfg.Timeouts.Idle,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+}
+
 // ServeHTTP implements http.Handler. Requests no route takes get the mux's
 // own verdict (404, or 405 with Allow) as a JSON error, like every other
 // error answer.
+//
+// Every request gets its read and write deadlines here (see Timeouts).
+// The body's deadline stays set once the body is read: a handler that
+// outlived it would see its context cancelled, and none of a request
+// with a body takes that long.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.ContentLength != 0 { // a declared length, or -1 for chunked
+		// Not every writer has a socket (httptest's recorder); then
+		// there is no slow client to cut.
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.cfg.Timeouts.Body))
+	}
+	w = newProgressWriter(w, s.cfg.Timeouts.Write)
 	h, pattern := s.mux.Handler(r)
 	if pattern != "" {
 		// Through the mux, not h: Handler does not set the request's path
@@ -146,6 +232,80 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(probe.code)
 	}
 }
+
+// progressWriter gives a response a rolling write deadline: each write
+// and flush moves it timeout ahead, so the answer may take as long as it
+// needs while the client reads it, and a client that stops reading is
+// cut. A handler that lifts the deadline (SetWriteDeadline with the zero
+// time, as an event stream does) keeps the rolling one, since a stream
+// with none could be held open forever by a client that never reads; its
+// heartbeat flushes keep it going. A handler that sets a deadline of its
+// own gets exactly that one.
+//
+// It wraps the ResponseWriter and unwraps for http.ResponseController;
+// like the writer it wraps, it is used from one goroutine.
+type progressWriter struct {
+	http.ResponseWriter
+	ctl     *http.ResponseController
+	timeout time.Duration
+	// fixed: the handler set its own deadline.
+	fixed bool
+	// next is when the deadline is moved again: at most every
+	// timeout/4 (and once a second), so a stream of small writes does not
+	// reset a timer for each, and the deadline never lapses between
+	// moves while writes go through.
+	next time.Time
+}
+
+func newProgressWriter(w http.ResponseWriter, timeout time.Duration) *progressWriter {
+	return &progressWriter{ResponseWriter: w, ctl: http.NewResponseController(w), timeout: timeout}
+}
+
+func (p *progressWriter) extend() {
+	if p.fixed {
+		return
+	}
+	now := time.Now()
+	if now.Before(p.next) {
+		return
+	}
+	p.next = now.Add(min(time.Second, p.timeout/4))
+	_ = p.ctl.SetWriteDeadline(now.Add(p.timeout))
+}
+
+func (p *progressWriter) WriteHeader(code int) {
+	p.extend()
+	p.ResponseWriter.WriteHeader(code)
+}
+
+func (p *progressWriter) Write(b []byte) (int, error) {
+	p.extend()
+	return p.ResponseWriter.Write(b)
+}
+
+// FlushError is what http.ResponseController.Flush calls.
+func (p *progressWriter) FlushError() error {
+	p.extend()
+	return p.ctl.Flush()
+}
+
+// Flush is for handlers that assert http.Flusher.
+func (p *progressWriter) Flush() { _ = p.FlushError() }
+
+// SetWriteDeadline is what http.ResponseController.SetWriteDeadline calls.
+func (p *progressWriter) SetWriteDeadline(t time.Time) error {
+	if t.IsZero() {
+		p.fixed = false
+		p.next = time.Time{}
+		p.extend()
+		return nil
+	}
+	p.fixed = true
+	return p.ctl.SetWriteDeadline(t)
+}
+
+// Unwrap lets http.ResponseController reach the writer's other features.
+func (p *progressWriter) Unwrap() http.ResponseWriter { return p.ResponseWriter }
 
 // statusProbe records what the mux's fallback handler would answer.
 type statusProbe struct {
@@ -191,9 +351,10 @@ type DiskHealth struct {
 
 // Health is the /health answer.
 type Health struct {
-	// Status is "ok", "degraded" (serving, but a sync or a non-critical
-	// dependency failed, a folder is low on disk, or nothing is published
-	// yet) or "unavailable".
+	// Status is "ok" or "degraded": serving, but a dependency does not
+	// answer (the database included: the operator retries what it must
+	// store until it is back), a sync failed, a folder is low on disk, or
+	// nothing is published yet.
 	Status string                 `json:"status"`
 	Checks map[string]CheckResult `json:"checks"`
 	Sync   SyncHealth             `json:"sync"`
@@ -275,9 +436,7 @@ func (s *Server) health(ctx context.Context) Health {
 	h.Sync.Running = st.Running
 
 	for _, c := range h.Checks {
-		if !c.OK && c.Critical {
-			h.Status = "unavailable"
-		} else if !c.OK && h.Status == "ok" {
+		if !c.OK {
 			h.Status = "degraded"
 		}
 	}
@@ -287,13 +446,20 @@ func (s *Server) health(ctx context.Context) Health {
 	return h
 }
 
+// handleHealth answers 200 whatever the status: the status and the checks
+// say what is wrong, and /readyz is the answer for load balancers.
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
-	h := s.health(r.Context())
-	code := http.StatusOK
-	if h.Status == "unavailable" {
-		code = http.StatusServiceUnavailable
+	writeJSON(w, http.StatusOK, s.health(r.Context()))
+}
+
+// criticalDown reports whether a critical check of h failed.
+func criticalDown(h Health) bool {
+	for _, c := range h.Checks {
+		if !c.OK && c.Critical {
+			return true
+		}
 	}
-	writeJSON(w, code, h)
+	return false
 }
 
 // handleLive answers as long as the process serves HTTP: restarting it would
@@ -314,7 +480,7 @@ func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h := s.health(r.Context())
-	if h.Status == "unavailable" || h.Sync.Revision == "" {
+	if criticalDown(h) || h.Sync.Revision == "" {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready"})
 		return
 	}

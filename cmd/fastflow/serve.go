@@ -89,7 +89,9 @@ func serveWith(ctx context.Context, cfg config, log *slog.Logger, ready chan<- s
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.ListenAddr, err)
 	}
-	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	// The web UI's limits: header, body, write-progress and idle timeouts
+	// per route, and a bound on header size (webui.Timeouts).
+	srv := handler.HTTPServer()
 	log.Info("serving", "addr", ln.Addr().String(), "repo", cfg.GitRepoURL, "branch", cfg.GitBranch, "sync_interval", cfg.AutoSyncInterval)
 	if ready != nil {
 		ready <- ln.Addr().String()
