@@ -35,6 +35,12 @@ test: ## start PostgreSQL and Docker and build the worker image if missing, then
 	$(MAKE) --no-print-directory fmt-check vet
 	$(GO) test -race -count=1 -timeout 20m ./...
 
+.PHONY: chaos
+chaos: ## like test, but the chaos tests: a private dockerd stopped and killed under running pipelines (minutes)
+	bash scripts/test-env.sh
+	bash scripts/worker-image.sh
+	FASTFLOW_CHAOS=1 $(GO) test -race -count=1 -run 'Chaos' -timeout 30m ./operator/...
+
 fmt-check: ## fail on files gofmt would change
 	@unformatted="$$(gofmt -l $(GO_FILES) </dev/null)"; \
 	if [[ -n "$$unformatted" ]]; then \
