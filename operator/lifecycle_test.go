@@ -648,7 +648,19 @@ func TestLifecycleLogFaults(t *testing.T) {
 				e.clk.Advance(3 * time.Second)
 				e.fake.SetAvailable(true)
 			},
-			want: status.RunInterrupted, message: "container engine",
+			// Ended while the engine was away: what it printed
+			// meanwhile may be lost, and the run says so.
+			want: status.RunInterrupted, message: "container engine", incomplete: true,
+		},
+		{
+			name:    "the run ends while the engine is away",
+			program: fake.Program{fake.Print("a"), fake.Sleep(time.Second), fake.Print("b"), fake.Exit(0)},
+			after: func(e *fakeEnv, r status.Run) {
+				e.fake.SetAvailable(false)
+				e.clk.Advance(5 * time.Second)
+				e.fake.SetAvailable(true)
+			},
+			want: status.RunSuccess, message: "may be missing", incomplete: true,
 		},
 	}
 	for _, tt := range tests {

@@ -138,6 +138,13 @@ func (r *runner) live(ctx context.Context) {
 		r.log.Info("detached from running container; the next start re-attaches it")
 		return
 	}
+	if fin := res.exit.FinishedAt; tr.outage && tr.incomplete == "" && res.err == nil && !fin.IsZero() && fin.Before(tr.backAt) {
+		// The container ended while the engine was away: what it printed
+		// after the engine went (Docker: while dockerd was dead) was
+		// never read and is not in the engine's copy either.
+		tr.incomplete = fmt.Sprintf("the container ended while the container engine was away (%s to %s); lines it printed meanwhile may be missing",
+			tr.outageFrom.Format(time.RFC3339), tr.backAt.Format(time.RFC3339))
+	}
 	if tr.incomplete != "" {
 		note(logs.LostMarkerPrefix + tr.incomplete)
 	} else if lost, _ := w.Lost(); lost > 0 {
@@ -230,10 +237,29 @@ func (r *runner) engineEnded(ctx context.Context, exit runtime.ExitStatus, outag
 	if outage {
 		return true
 	}
-	pctx, cancel := withTimeout(context.WithoutCancel(ctx), r.o.clk, 2*time.Second)
-	defer cancel()
-	return r.o.rt.Ping(pctx) != nil
+	// A stopping dockerd answers until the last of its containers is
+	// down, then goes within milliseconds: watch it for a moment.
+	ctx = context.WithoutCancel(ctx)
+	for attempt := range engineWatchPings {
+		if attempt > 0 && !sleep(ctx, r.o.clk, engineWatchEvery) {
+			return false
+		}
+		pctx, cancel := withTimeout(ctx, r.o.clk, time.Second)
+		err := r.o.rt.Ping(pctx)
+		cancel()
+		if err != nil {
+			return true
+		}
+	}
+	return false
 }
+
+// A run that died of SIGTERM or SIGKILL on its own is classified after
+// engineWatchPings pings engineWatchEvery apart all answered: about 3 s.
+const (
+	engineWatchPings = 13
+	engineWatchEvery = 250 * time.Millisecond
+)
 
 // start waits for the pipeline's warm-up and starts the container. It
 // reports false when the run ended (or was left for the next start) before
@@ -429,6 +455,9 @@ func (r *runner) watch(ctx context.Context, tr *transcript, sample func(runtime.
 		// after the last stored line.
 		r.log.Warn("container runtime unavailable; waiting to re-attach", "err", trouble)
 		tr.outage = true
+		if tr.outageFrom.IsZero() {
+			tr.outageFrom = o.now()
+		}
 		for back := false; !back; {
 			ping := o.clk.NewTimer(time.Second)
 			select {
@@ -450,6 +479,7 @@ func (r *runner) watch(ctx context.Context, tr *transcript, sample func(runtime.
 		}
 		r.log.Info("container runtime is back; re-attaching")
 		quietSince = o.now()
+		tr.backAt = quietSince
 	}
 }
 

@@ -33,8 +33,10 @@ type transcript struct {
 	// writeFailed is set once a write failed; the Writer counts what is
 	// lost and stores a marker when writing works again.
 	writeFailed bool
-	// outage is set when the runtime went away during the run.
-	outage bool
+	// outage is set when the runtime went away during the run, from
+	// outageFrom until backAt (the last time it came back).
+	outage             bool
+	outageFrom, backAt time.Time
 	// incomplete, when set, says why lines may be missing from the log.
 	incomplete string
 }

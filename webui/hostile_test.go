@@ -562,8 +562,12 @@ func TestOwnerLogsInUnderAttack(t *testing.T) {
 	}
 	t.Logf("owner logins under attack: %v (mean %s, slowest %s); attacker's answers %v",
 		took, sum/time.Duration(len(took)), slowest, codes)
-	if slowest > 2500*time.Millisecond {
-		t.Errorf("owner waited %s for a login, want at most a couple of seconds", slowest)
+	// The owner is slowed by about a second, never blocked: the bug this
+	// pins kept the owner at 429 for minutes. The bound is loose, since
+	// bcrypt under -race on a loaded 2-core runner alone takes seconds;
+	// the figures are logged above.
+	if slowest > 15*time.Second {
+		t.Errorf("owner waited %s for a login, want the owner slowed, not blocked", slowest)
 	}
 	if codes[http.StatusOK] > 0 || codes[http.StatusUnauthorized] > loginClientFree {
 		t.Errorf("attacker's answers %v: want no success and at most %d checked passwords", codes, loginClientFree)
