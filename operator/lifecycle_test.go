@@ -182,12 +182,20 @@ func TestLifecycleStops(t *testing.T) {
 			e := newFakeEnv(t, lifecyclePipelines, map[string]fake.Program{"forever": tt.program}, tt.mod)
 			r := e.startRun(RunRequest{Pipeline: "forever"})
 			r = e.running(r.ID)
+			undo := func() {}
 			if tt.fault != nil {
-				undo := tt.fault(e)
-				defer undo()
+				undo = tt.fault(e)
 			}
 			tt.act(e, r)
 			got := e.finalAfter(r.ID, time.Second, 10*time.Minute)
+			// Once the fault is gone, the container goes too.
+			undo()
+			if got.ContainerID != "" {
+				e.advanceUntil("the container removed", 5*time.Second, 10*time.Minute, func() bool {
+					c, _ := e.fake.ContainerOfRun(r.ID)
+					return c.Removed
+				})
+			}
 			if got.Status != tt.want || got.ErrorType != tt.errType || !strings.Contains(got.Message, tt.message) {
 				t.Errorf("ended %s/%s %q, want %s/%s containing %q", got.Status, got.ErrorType, got.Message, tt.want, tt.errType, tt.message)
 			}

@@ -209,7 +209,10 @@ func (r *runner) live(ctx context.Context) {
 		return // not stored: the container stays for the next start to settle
 	}
 	if err := remove(ctx, o.rt, o.clk, r.run.ContainerID); err != nil {
-		r.log.Warn("remove container", "err", err)
+		// The engine is away (it may be what ended the run): keep
+		// trying, so the container does not wait for the next start.
+		r.log.Warn("remove container; retrying in the background", "err", err)
+		o.removeLater(r.log, r.run.ContainerID)
 	}
 }
 

@@ -237,3 +237,26 @@ func remove(ctx context.Context, rt runtime.Runtime, clk Clock, id string) error
 	}
 	return fmt.Errorf("remove container %s: %w", id, err)
 }
+
+// removeLaterFor bounds how long a container whose removal failed is
+// retried; reconciliation at the next start removes it in any case.
+const removeLaterFor = time.Hour
+
+// removeLater retries removing container id every few seconds until it
+// succeeds, removeLaterFor has passed, or the operator stops. The
+// goroutine is owned by runWG.
+func (o *Operator) removeLater(log *slog.Logger, id string) {
+	o.runWG.Go(func() {
+		ctx := o.runCtx
+		deadline := o.clk.Now().Add(removeLaterFor)
+		for attempt := 0; o.clk.Now().Before(deadline); attempt++ {
+			if !sleep(ctx, o.clk, backoff(attempt+3, 30*time.Second)) {
+				return
+			}
+			if err := remove(ctx, o.rt, o.clk, id); err == nil {
+				log.Info("removed the container once the engine answered again")
+				return
+			}
+		}
+	})
+}
