@@ -3,6 +3,8 @@ package runtime
 import (
 	"context"
 	"errors"
+	"fmt"
+	"regexp"
 	"time"
 )
 
@@ -85,6 +87,36 @@ type Cache struct {
 	Name   string
 	Target string
 }
+
+// Validate checks what every backend needs of a spec before it asks its
+// engine: a run ID usable in a container or object name, an image, no
+// negative limits, mounts with both ends. Backends add their own checks
+// (what their code and caches map to) and wrap the error in their own
+// sentinel.
+func (s RunSpec) Validate() error {
+	switch {
+	case s.RunID == "":
+		return errors.New("empty run ID")
+	case !validRunID.MatchString(s.RunID):
+		return fmt.Errorf("run ID %q is not usable in a container name", s.RunID)
+	case s.Image == "":
+		return errors.New("empty image")
+	case s.Limits.MemoryBytes < 0 || s.Limits.NanoCPUs < 0:
+		return errors.New("negative limit")
+	case s.Log.MaxFiles < 0:
+		return errors.New("negative log file count")
+	}
+	for _, m := range s.Mounts {
+		if m.Source == "" || m.Target == "" {
+			return fmt.Errorf("mount %q -> %q needs a source and a target", m.Source, m.Target)
+		}
+	}
+	return nil
+}
+
+// validRunID is what Docker accepts after the "fastflow-" of a container
+// name (letters, digits, _ . -).
+var validRunID = regexp.MustCompile(`^[a-zA-Z0-9_.-]+$`)
 
 // Mount binds a host directory into the container.
 type Mount struct {

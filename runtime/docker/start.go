@@ -46,8 +46,6 @@ const (
 // could not start, on a context that outlives the caller's cancellation.
 const cleanupTimeout = 30 * time.Second
 
-// validName is what Docker accepts as a container name.
-var validName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
 
 // ContainerName is the name of the container of a run. It is fixed so that
 // creating the container twice for one run fails with a conflict.
@@ -101,22 +99,8 @@ func (c *Client) Start(ctx context.Context, spec runtime.RunSpec) (string, error
 }
 
 func validate(spec runtime.RunSpec) error {
-	switch {
-	case spec.RunID == "":
-		return fmt.Errorf("%w: empty run ID", ErrInvalidSpec)
-	case !validName.MatchString(ContainerName(spec.RunID)):
-		return fmt.Errorf("%w: run ID %q is not usable in a container name", ErrInvalidSpec, spec.RunID)
-	case spec.Image == "":
-		return fmt.Errorf("%w: empty image", ErrInvalidSpec)
-	case spec.Limits.MemoryBytes < 0 || spec.Limits.NanoCPUs < 0:
-		return fmt.Errorf("%w: negative limit", ErrInvalidSpec)
-	case spec.Log.MaxFiles < 0:
-		return fmt.Errorf("%w: negative log file count", ErrInvalidSpec)
-	}
-	for _, m := range spec.Mounts {
-		if m.Source == "" || m.Target == "" {
-			return fmt.Errorf("%w: mount %q -> %q needs a source and a target", ErrInvalidSpec, m.Source, m.Target)
-		}
+	if err := spec.Validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidSpec, err)
 	}
 	return nil
 }

@@ -91,22 +91,8 @@ func (r *Runtime) Start(ctx context.Context, spec runtime.RunSpec) (string, erro
 
 // validate refuses what Docker's backend refuses before it calls the daemon.
 func validate(spec runtime.RunSpec) error {
-	switch {
-	case spec.RunID == "":
-		return fmt.Errorf("%w: empty run ID", ErrInvalidSpec)
-	case !validName.MatchString("fastflow-" + spec.RunID):
-		return fmt.Errorf("%w: run ID %q is not usable in a container name", ErrInvalidSpec, spec.RunID)
-	case spec.Image == "":
-		return fmt.Errorf("%w: empty image", ErrInvalidSpec)
-	case spec.Limits.MemoryBytes < 0 || spec.Limits.NanoCPUs < 0:
-		return fmt.Errorf("%w: negative limit", ErrInvalidSpec)
-	case spec.Log.MaxFiles < 0:
-		return fmt.Errorf("%w: negative log file count", ErrInvalidSpec)
-	}
-	for _, m := range spec.Mounts {
-		if m.Source == "" || m.Target == "" {
-			return fmt.Errorf("%w: mount %q -> %q needs a source and a target", ErrInvalidSpec, m.Source, m.Target)
-		}
+	if err := spec.Validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidSpec, err)
 	}
 	return nil
 }
@@ -185,13 +171,8 @@ func cloneSpec(s runtime.RunSpec) runtime.RunSpec {
 	return s
 }
 
-// validName is what Docker accepts as a container name, which it makes of
-// the run ID; validRevision a revision folder name: a commit SHA, never a
-// path.
-var (
-	validName     = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
-	validRevision = regexp.MustCompile(`^[0-9a-f]{7,64}$`)
-)
+// validRevision is a revision folder name: a commit SHA, never a path.
+var validRevision = regexp.MustCompile(`^[0-9a-f]{7,64}$`)
 
 // binds resolves the spec's code, caches and mounts to host folders the way
 // the Docker backend does, refusing a mount whose source is missing.
