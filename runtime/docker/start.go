@@ -46,7 +46,6 @@ const (
 // could not start, on a context that outlives the caller's cancellation.
 const cleanupTimeout = 30 * time.Second
 
-
 // ContainerName is the name of the container of a run. It is fixed so that
 // creating the container twice for one run fails with a conflict.
 func ContainerName(runID string) string {
