@@ -426,6 +426,11 @@ func (o *Operator) syncOnce(ctx context.Context, trigger string) {
 		log.Debug("repository unchanged")
 	}
 
+	// Recorded before it is shown: whoever sees it as the last sync
+	// finds it in the history too.
+	if _, err := o.store.RecordSync(ctx, ev); err != nil {
+		o.log.Error("record sync", "err", err)
+	}
 	o.mu.Lock()
 	prev := o.state.Live
 	o.state.Running = false
@@ -436,9 +441,6 @@ func (o *Operator) syncOnce(ctx context.Context, trigger string) {
 	}
 	o.mu.Unlock()
 
-	if _, err := o.store.RecordSync(ctx, ev); err != nil {
-		o.log.Error("record sync", "err", err)
-	}
 	if res.Outcome == repo.OutcomeUpdated {
 		if prev != nil {
 			o.stopRemoved(ctx, prev, res.Snapshot)
