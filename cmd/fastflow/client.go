@@ -277,6 +277,9 @@ func (c *apiClient) streamOnce(ctx context.Context, id, lastID string, stdout io
 
 // runsCmd: fastflow runs [PIPELINE]
 func runsCmd(ctx context.Context, args []string, stdout io.Writer, environ []string) error {
+	if err := noFlags(args); err != nil {
+		return err
+	}
 	if len(args) > 1 {
 		return fmt.Errorf("%w: runs takes at most one pipeline name", errUsage)
 	}
@@ -315,6 +318,9 @@ func runsCmd(ctx context.Context, args []string, stdout io.Writer, environ []str
 
 // cancelCmd: fastflow cancel ID
 func cancelCmd(ctx context.Context, args []string, stdout io.Writer, environ []string) error {
+	if err := noFlags(args); err != nil {
+		return err
+	}
 	if len(args) != 1 {
 		return fmt.Errorf("%w: cancel takes one run ID", errUsage)
 	}

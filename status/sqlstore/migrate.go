@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/pressly/goose/v3"
@@ -93,4 +95,40 @@ func lockFile(path string) (unlock func(), err error) {
 		return nil, fmt.Errorf("lock %s: %w", path, err)
 	}
 	return func() { _ = f.Close() }, nil
+}
+
+// LatestSchemaVersion is the newest migration this binary carries: the
+// schema version a database has after Migrate. Both dialects move in step
+// (a test holds them to it), so SQLite's directory answers for both.
+func LatestSchemaVersion() int64 {
+	v, err := newestMigration("sqlite")
+	if err != nil {
+		// The files are embedded at build time; a failure here is a
+		// broken build, caught by the tests.
+		return 0
+	}
+	return v
+}
+
+// newestMigration reads the version prefix of the newest goose file of a
+// dialect ("00002_admission.sql" is 2).
+func newestMigration(dialect string) (int64, error) {
+	entries, err := fs.ReadDir(migrations, "migrations/"+dialect)
+	if err != nil {
+		return 0, fmt.Errorf("migrations for %s: %w", dialect, err)
+	}
+	var newest int64
+	for _, e := range entries {
+		name := e.Name()
+		i := strings.IndexByte(name, '_')
+		if i <= 0 || !strings.HasSuffix(name, ".sql") {
+			return 0, fmt.Errorf("migration %s/%s: name is not NNNNN_what.sql", dialect, name)
+		}
+		v, err := strconv.ParseInt(name[:i], 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("migration %s/%s: %w", dialect, name, err)
+		}
+		newest = max(newest, v)
+	}
+	return newest, nil
 }

@@ -1,0 +1,102 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/fastflow-dev/fastflow/status/secrets"
+	"github.com/fastflow-dev/fastflow/status/sqlstore"
+)
+
+// backupCmd is `fastflow backup FILE`: a consistent copy of the SQLite
+// database of DATA_DIR, taken beside a running server.
+func backupCmd(ctx context.Context, args []string, stderr io.Writer, environ []string) error {
+	if err := noFlags(args); err != nil {
+		return err
+	}
+	if len(args) != 1 || args[0] == "" {
+		return fmt.Errorf("%w: backup takes one FILE to write", errUsage)
+	}
+	cfg, _, err := loadConfig(environ, stderr)
+	if err != nil {
+		return err
+	}
+	if cfg.DatabaseURL != "" {
+		return errors.New("backup: DATABASE_URL names PostgreSQL; back it up with pg_dump -Fc (docs/deploy.md), and keep ENCRYPTION_KEY and LOGS_DIR with it")
+	}
+	res, err := sqlstore.Backup(ctx, cfg.DataDir, args[0])
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "backup of %s written to %s (%.1f MB in %s, integrity ok)\n",
+		filepath.Join(cfg.DataDir, sqlstore.FileName), res.Path, float64(res.Bytes)/1e6, res.Duration.Round(1e6))
+	fmt.Fprintln(stderr, "keep ENCRYPTION_KEY with it (its secrets need that key) and back LOGS_DIR up beside it")
+	return nil
+}
+
+// restoreCmd is `fastflow restore FILE`: the backup into an empty
+// DATA_DIR, migrated to this binary's schema, its secrets checked against
+// ENCRYPTION_KEY. A restore whose secrets this key cannot read is undone,
+// so the directory is empty again and the next try starts clean.
+func restoreCmd(ctx context.Context, args []string, stderr io.Writer, environ []string) error {
+	if err := noFlags(args); err != nil {
+		return err
+	}
+	if len(args) != 1 || args[0] == "" {
+		return fmt.Errorf("%w: restore takes the backup FILE to read", errUsage)
+	}
+	cfg, log, err := loadConfig(environ, stderr)
+	if err != nil {
+		return err
+	}
+	if cfg.DatabaseURL != "" {
+		return errors.New("restore: DATABASE_URL names PostgreSQL; restore it with pg_restore (docs/deploy.md)")
+	}
+	src := args[0]
+	if err := sqlstore.Restore(ctx, src, cfg.DataDir); err != nil {
+		return err
+	}
+	undo := func(cause error) error {
+		db := filepath.Join(cfg.DataDir, sqlstore.FileName)
+		var errs []error
+		for _, p := range []string{db, db + "-wal", db + "-shm", db + ".migrate-lock"} {
+			if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+				errs = append(errs, err)
+			}
+		}
+		if len(errs) > 0 {
+			return errors.Join(append([]error{cause, fmt.Errorf("undo the restore: remove it from %s by hand", cfg.DataDir)}, errs...)...)
+		}
+		return fmt.Errorf("%w; nothing was restored, %s is empty again", cause, cfg.DataDir)
+	}
+	store, err := sqlstore.Open(ctx, sqlstore.Config{DataDir: cfg.DataDir, Logger: log})
+	if err != nil {
+		return undo(fmt.Errorf("restore: %w", err))
+	}
+	from, err := store.SchemaVersion(ctx)
+	if err == nil {
+		err = store.Migrate(ctx)
+	}
+	var checkErr error
+	if err == nil {
+		var vault *secrets.Vault
+		if vault, checkErr = secrets.New(store, cfg.EncryptionKey); checkErr == nil {
+			checkErr = vault.Check(ctx)
+		}
+	}
+	closeErr := store.Close()
+	switch {
+	case err != nil:
+		return undo(fmt.Errorf("restore: migrate: %w", err))
+	case checkErr != nil:
+		return undo(fmt.Errorf("restore: ENCRYPTION_KEY does not open the backup's secrets: %w", checkErr))
+	case closeErr != nil:
+		return fmt.Errorf("restore: %w", closeErr)
+	}
+	fmt.Fprintf(stderr, "restored %s into %s (schema %d, now %d)\n", src, cfg.DataDir, from, sqlstore.LatestSchemaVersion())
+	return nil
+}

@@ -1,0 +1,259 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// ErrNotEmpty is returned by Restore when the data directory already holds
+// something: a restore never merges into, or overwrites, an installation.
+var ErrNotEmpty = errors.New("data directory is not empty")
+
+// ErrNoDatabase is returned by Backup when the data directory holds no
+// SQLite database (a wrong DATA_DIR, or an installation on PostgreSQL).
+var ErrNoDatabase = errors.New("no SQLite database")
+
+// ErrCorrupt is returned when a database fails SQLite's integrity check.
+var ErrCorrupt = errors.New("database fails the integrity check")
+
+// BackupResult says what a backup wrote.
+type BackupResult struct {
+	Path     string
+	Bytes    int64
+	Duration time.Duration
+}
+
+// Backup writes a consistent copy of the SQLite database in dataDir to dst
+// while the server keeps writing. VACUUM INTO reads one snapshot inside a
+// read transaction, so in WAL mode writers go on and the copy holds exactly
+// the rows committed when it began; a file copy of a live WAL database can
+// miss the WAL or tear a page. The copy goes to a temporary name beside dst,
+// is checked, synced and renamed, so dst is either complete or absent.
+// dst must not exist.
+func Backup(ctx context.Context, dataDir, dst string) (BackupResult, error) {
+	start := time.Now()
+	src := filepath.Join(dataDir, FileName)
+	if _, err := os.Stat(src); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return BackupResult{}, fmt.Errorf("%w at %s (is DATA_DIR right? with DATABASE_URL use pg_dump)", ErrNoDatabase, src)
+		}
+		return BackupResult{}, fmt.Errorf("backup: %w", err)
+	}
+	dst, err := filepath.Abs(dst)
+	if err != nil {
+		return BackupResult{}, fmt.Errorf("backup: %w", err)
+	}
+	if _, err := os.Lstat(dst); err == nil {
+		return BackupResult{}, fmt.Errorf("backup: %s already exists; choose a new file name", dst)
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return BackupResult{}, fmt.Errorf("backup: %w", err)
+	}
+	partial := dst + ".partial"
+	// A partial file of an earlier, interrupted backup is ours to replace.
+	if err := os.Remove(partial); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return BackupResult{}, fmt.Errorf("backup: %w", err)
+	}
+	done := false
+	defer func() {
+		if !done {
+			_ = os.Remove(partial)
+		}
+	}()
+
+	db, err := openReadOnly(src)
+	if err != nil {
+		return BackupResult{}, err
+	}
+	defer db.Close()
+	// VACUUM INTO takes its target as an SQL string literal.
+	if _, err := db.ExecContext(ctx, "VACUUM INTO "+quoteLiteral(partial)); err != nil {
+		return BackupResult{}, fmt.Errorf("backup %s: %w", src, err)
+	}
+	// It holds password hashes and encrypted secrets: for the owner only.
+	if err := os.Chmod(partial, 0o600); err != nil {
+		return BackupResult{}, fmt.Errorf("backup: %w", err)
+	}
+	if err := IntegrityCheck(ctx, partial); err != nil {
+		return BackupResult{}, fmt.Errorf("backup: the copy %w", err)
+	}
+	if err := syncFile(partial); err != nil {
+		return BackupResult{}, fmt.Errorf("backup: %w", err)
+	}
+	if err := os.Rename(partial, dst); err != nil {
+		return BackupResult{}, fmt.Errorf("backup: %w", err)
+	}
+	done = true
+	if err := syncDir(filepath.Dir(dst)); err != nil {
+		return BackupResult{}, fmt.Errorf("backup: %w", err)
+	}
+	info, err := os.Stat(dst)
+	if err != nil {
+		return BackupResult{}, fmt.Errorf("backup: %w", err)
+	}
+	return BackupResult{Path: dst, Bytes: info.Size(), Duration: time.Since(start)}, nil
+}
+
+// Restore copies a backup made by Backup into dataDir, which must be
+// missing or empty. The backup is checked before anything is written; the
+// copy lands under a temporary name and is renamed into place last, so an
+// interrupted restore leaves no database a server would start on. Restore
+// does not migrate: open the store and Migrate it afterwards, as a start
+// would.
+func Restore(ctx context.Context, backup, dataDir string) error {
+	if err := emptyDir(dataDir); err != nil {
+		return err
+	}
+	if err := IntegrityCheck(ctx, backup); err != nil {
+		return fmt.Errorf("restore %s: %w", backup, err)
+	}
+	if err := os.MkdirAll(dataDir, 0o750); err != nil {
+		return fmt.Errorf("restore: create data dir: %w", err)
+	}
+	dst := filepath.Join(dataDir, FileName)
+	partial := dst + ".restoring"
+	if err := copyFile(backup, partial); err != nil {
+		_ = os.Remove(partial)
+		return fmt.Errorf("restore: %w", err)
+	}
+	if err := os.Rename(partial, dst); err != nil {
+		_ = os.Remove(partial)
+		return fmt.Errorf("restore: %w", err)
+	}
+	if err := syncDir(dataDir); err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
+	return nil
+}
+
+// IntegrityCheck runs PRAGMA integrity_check on the SQLite file at path,
+// opened read-only, and returns ErrCorrupt with SQLite's findings when it
+// does not answer "ok". A file that is not an SQLite database is corrupt
+// too.
+func IntegrityCheck(ctx context.Context, path string) error {
+	if _, err := os.Stat(path); err != nil {
+		return fmt.Errorf("integrity check: %w", err)
+	}
+	db, err := openReadOnly(path)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	rows, err := db.QueryContext(ctx, "PRAGMA integrity_check")
+	if err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrCorrupt, path, err)
+	}
+	defer rows.Close()
+	var findings []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return fmt.Errorf("integrity check %s: %w", path, err)
+		}
+		findings = append(findings, s)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrCorrupt, path, err)
+	}
+	if len(findings) != 1 || findings[0] != "ok" {
+		const show = 5
+		if len(findings) > show {
+			findings = append(findings[:show], fmt.Sprintf("and %d more", len(findings)-show))
+		}
+		return fmt.Errorf("%w: %s: %s", ErrCorrupt, path, strings.Join(findings, "; "))
+	}
+	return nil
+}
+
+// openReadOnly opens an SQLite file for reading only, so neither a backup
+// nor a check can change the database it reads, and a missing file is an
+// error instead of a new empty database.
+func openReadOnly(path string) (*sql.DB, error) {
+	q := url.Values{}
+	q.Set("mode", "ro")
+	q.Set("_busy_timeout", "10000")
+	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(1)
+	return db, nil
+}
+
+// emptyDir accepts a missing directory or an empty one and refuses
+// anything else, naming a few of the entries it found.
+func emptyDir(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
+	if len(entries) == 0 {
+		return nil
+	}
+	var names []string
+	for i, e := range entries {
+		if i == 3 {
+			names = append(names, "…")
+			break
+		}
+		names = append(names, e.Name())
+	}
+	return fmt.Errorf("restore into %s: %w (it holds %s); restore into a new, empty DATA_DIR", dir, ErrNotEmpty, strings.Join(names, ", "))
+}
+
+func quoteLiteral(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
+}
+
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		return errors.Join(fmt.Errorf("copy %s: %w", src, err), out.Close())
+	}
+	if err := out.Sync(); err != nil {
+		return errors.Join(fmt.Errorf("sync %s: %w", dst, err), out.Close())
+	}
+	return out.Close()
+}
+
+func syncFile(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return errors.Join(fmt.Errorf("sync %s: %w", path, err), f.Close())
+	}
+	return f.Close()
+}
+
+// syncDir makes a rename in dir durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	if err := d.Sync(); err != nil {
+		return errors.Join(fmt.Errorf("sync %s: %w", dir, err), d.Close())
+	}
+	return d.Close()
+}
