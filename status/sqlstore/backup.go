@@ -25,6 +25,11 @@ var ErrNoDatabase = errors.New("no SQLite database")
 // ErrCorrupt is returned when a database fails SQLite's integrity check.
 var ErrCorrupt = errors.New("database fails the integrity check")
 
+// ErrNotFastFlow is returned by Restore for an intact SQLite database that
+// is not a Fast-Flow one: restoring it would migrate Fast-Flow's tables
+// into someone else's database.
+var ErrNotFastFlow = errors.New("not a Fast-Flow database")
+
 // BackupResult says what a backup wrote.
 type BackupResult struct {
 	Path     string
@@ -69,6 +74,18 @@ func Backup(ctx context.Context, dataDir, dst string) (BackupResult, error) {
 		}
 	}()
 
+	// The copy holds password hashes and encrypted secrets: for the owner
+	// only, from its first byte. VACUUM INTO would create the file with
+	// the umask's mode, readable by all while it is written; it accepts an
+	// existing empty file and keeps that file's mode.
+	f, err := os.OpenFile(partial, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return BackupResult{}, fmt.Errorf("backup: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return BackupResult{}, fmt.Errorf("backup: %w", err)
+	}
+
 	db, err := openReadOnly(src)
 	if err != nil {
 		return BackupResult{}, err
@@ -78,7 +95,11 @@ func Backup(ctx context.Context, dataDir, dst string) (BackupResult, error) {
 	if _, err := db.ExecContext(ctx, "VACUUM INTO "+quoteLiteral(partial)); err != nil {
 		return BackupResult{}, fmt.Errorf("backup %s: %w", src, err)
 	}
-	// It holds password hashes and encrypted secrets: for the owner only.
+	if err := db.Close(); err != nil {
+		return BackupResult{}, fmt.Errorf("backup %s: %w", src, err)
+	}
+	// A umask stricter than 0o077 is fine; a file someone else could read
+	// is not.
 	if err := os.Chmod(partial, 0o600); err != nil {
 		return BackupResult{}, fmt.Errorf("backup: %w", err)
 	}
@@ -115,6 +136,9 @@ func Restore(ctx context.Context, backup, dataDir string) error {
 	if err := IntegrityCheck(ctx, backup); err != nil {
 		return fmt.Errorf("restore %s: %w", backup, err)
 	}
+	if err := checkFastFlow(ctx, backup); err != nil {
+		return fmt.Errorf("restore %s: %w", backup, err)
+	}
 	if err := os.MkdirAll(dataDir, 0o750); err != nil {
 		return fmt.Errorf("restore: create data dir: %w", err)
 	}
@@ -134,13 +158,17 @@ func Restore(ctx context.Context, backup, dataDir string) error {
 	return nil
 }
 
+// sqliteHeader starts every SQLite database file; the whole header is
+// 100 bytes.
+const sqliteHeader = "SQLite format 3\x00"
+
 // IntegrityCheck runs PRAGMA integrity_check on the SQLite file at path,
 // opened read-only, and returns ErrCorrupt with SQLite's findings when it
 // does not answer "ok". A file that is not an SQLite database is corrupt
-// too.
+// too, an empty one included (SQLite would take it for an empty database).
 func IntegrityCheck(ctx context.Context, path string) error {
-	if _, err := os.Stat(path); err != nil {
-		return fmt.Errorf("integrity check: %w", err)
+	if err := checkHeader(path); err != nil {
+		return err
 	}
 	db, err := openReadOnly(path)
 	if err != nil {
@@ -169,6 +197,49 @@ func IntegrityCheck(ctx context.Context, path string) error {
 			findings = append(findings[:show], fmt.Sprintf("and %d more", len(findings)-show))
 		}
 		return fmt.Errorf("%w: %s: %s", ErrCorrupt, path, strings.Join(findings, "; "))
+	}
+	return nil
+}
+
+// checkHeader refuses a file shorter than SQLite's header or one that does
+// not start with it.
+func checkHeader(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("integrity check: %w", err)
+	}
+	defer f.Close()
+	if info, err := f.Stat(); err != nil {
+		return fmt.Errorf("integrity check: %w", err)
+	} else if !info.Mode().IsRegular() {
+		return fmt.Errorf("integrity check: %s is not a regular file", path)
+	}
+	head := make([]byte, 100)
+	n, err := io.ReadFull(f, head)
+	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+		return fmt.Errorf("integrity check: %w", err)
+	}
+	if n < len(head) || string(head[:len(sqliteHeader)]) != sqliteHeader {
+		return fmt.Errorf("%w: %s is not an SQLite database (%d bytes, no SQLite header)", ErrCorrupt, path, n)
+	}
+	return nil
+}
+
+// checkFastFlow refuses an intact SQLite database that no Fast-Flow wrote:
+// every one has goose's version table, since a store is migrated before
+// first use.
+func checkFastFlow(ctx context.Context, path string) error {
+	db, err := openReadOnly(path)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	var n int
+	if err := db.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'goose_db_version'").Scan(&n); err != nil {
+		return fmt.Errorf("read schema of %s: %w", path, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("%w: %s has no Fast-Flow schema (no goose_db_version table)", ErrNotFastFlow, path)
 	}
 	return nil
 }
