@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/fastflow-dev/fastflow/status/secrets"
 	"github.com/fastflow-dev/fastflow/status/sqlstore"
@@ -56,6 +57,12 @@ func restoreCmd(ctx context.Context, args []string, stderr io.Writer, environ []
 	if cfg.DatabaseURL != "" {
 		return errors.New("restore: DATABASE_URL names PostgreSQL; restore it with pg_restore (docs/deploy.md)")
 	}
+	// A malformed key is refused before anything is written.
+	if strings.TrimSpace(cfg.EncryptionKey) != "" {
+		if _, err := secrets.ParseKey(cfg.EncryptionKey); err != nil {
+			return fmt.Errorf("restore: %w", err)
+		}
+	}
 	src := args[0]
 	if err := sqlstore.Restore(ctx, src, cfg.DataDir); err != nil {
 		return err
@@ -83,20 +90,57 @@ func restoreCmd(ctx context.Context, args []string, stderr io.Writer, environ []
 	}
 	var checkErr error
 	if err == nil {
-		var vault *secrets.Vault
-		if vault, checkErr = secrets.New(store, cfg.EncryptionKey); checkErr == nil {
-			checkErr = vault.Check(ctx)
-		}
+		checkErr = checkRestoredSecrets(ctx, store, cfg.EncryptionKey)
 	}
 	closeErr := store.Close()
 	switch {
 	case err != nil:
 		return undo(fmt.Errorf("restore: migrate: %w", err))
 	case checkErr != nil:
-		return undo(fmt.Errorf("restore: ENCRYPTION_KEY does not open the backup's secrets: %w", checkErr))
+		return undo(checkErr)
 	case closeErr != nil:
 		return fmt.Errorf("restore: %w", closeErr)
 	}
 	fmt.Fprintf(stderr, "restored %s into %s (schema %d, now %d)\n", src, cfg.DataDir, from, sqlstore.LatestSchemaVersion())
 	return nil
+}
+
+// checkRestoredSecrets proves key decrypts every secret of a restored
+// store. Its errors say what a restore needs: the key of the installation
+// the backup was taken from (a new one from keygen would not do, and
+// removing the secrets is no answer when nothing stays restored).
+func checkRestoredSecrets(ctx context.Context, store *sqlstore.Store, key string) error {
+	const want = "set ENCRYPTION_KEY to the key of the installation the backup was taken from"
+	vault, err := secrets.New(store, key)
+	if err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
+	err = vault.Check(ctx)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, secrets.ErrNoKey):
+		list, listErr := vault.List(ctx)
+		if listErr != nil {
+			return fmt.Errorf("restore: %w", listErr)
+		}
+		return fmt.Errorf("restore: the backup holds secrets (%d) and ENCRYPTION_KEY is not set: %s", len(list), want)
+	case errors.Is(err, secrets.ErrWrongKey):
+		// Secrets names the ones that do not decrypt, without Check's
+		// advice for a running installation.
+		list, listErr := vault.List(ctx)
+		if listErr != nil {
+			return fmt.Errorf("restore: %w", listErr)
+		}
+		names := make([]string, 0, len(list))
+		for _, s := range list {
+			names = append(names, s.Name)
+		}
+		if _, err2 := vault.Secrets(ctx, names); errors.Is(err2, secrets.ErrWrongKey) {
+			err = err2
+		}
+		return fmt.Errorf("restore: %w: %s", err, want)
+	default:
+		return fmt.Errorf("restore: %w", err)
+	}
 }
