@@ -58,9 +58,16 @@ func healthCmd(ctx context.Context, args []string, stdout, stderr io.Writer, env
 	if err != nil {
 		return fmt.Errorf("%w: --url: %w", errUsage, err)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	// A health check asks this host directly: never through HTTP_PROXY,
+	// and never on a connection kept from an earlier check.
+	client := &http.Client{Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}
+	resp, err := client.Do(req)
 	if err != nil {
-		fmt.Fprintf(stderr, "unhealthy: %v\n", err)
+		if ctx.Err() != nil {
+			fmt.Fprintf(stderr, "unhealthy: no answer within %s from %s\n", timeout, target)
+		} else {
+			fmt.Fprintf(stderr, "unhealthy: %v\n", err)
+		}
 		return exitError{1}
 	}
 	defer resp.Body.Close()
@@ -68,8 +75,18 @@ func healthCmd(ctx context.Context, args []string, stdout, stderr io.Writer, env
 		Status string `json:"status"`
 	}
 	decodeErr := json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&body)
-	if resp.StatusCode != http.StatusOK || decodeErr != nil || body.Status != "ok" {
-		fmt.Fprintf(stderr, "unhealthy: %s answered %s (status %q)\n", target, resp.Status, body.Status)
+	switch {
+	case resp.StatusCode != http.StatusOK:
+		fmt.Fprintf(stderr, "unhealthy: %s answered %s\n", target, resp.Status)
+		return exitError{1}
+	case decodeErr != nil && ctx.Err() != nil:
+		fmt.Fprintf(stderr, "unhealthy: no answer within %s from %s (it sent the headers only)\n", timeout, target)
+		return exitError{1}
+	case decodeErr != nil:
+		fmt.Fprintf(stderr, "unhealthy: %s answered %s with a body that is not JSON (is something else listening there?)\n", target, resp.Status)
+		return exitError{1}
+	case body.Status != "ok":
+		fmt.Fprintf(stderr, "unhealthy: %s answered status %q\n", target, body.Status)
 		return exitError{1}
 	}
 	fmt.Fprintln(stdout, "ok")
