@@ -19,12 +19,18 @@ COPY go.mod go.sum ./
 ARG GOPROXY
 ARG GOFLAGS
 RUN go mod download
+# CGO off: the SQLite driver is pure Go, so the binary runs on any base.
+# timetzdata: schedules in any time zone work without the base's zoneinfo.
+ENV CGO_ENABLED=0
+# Optional: the dependency packages to compile in a layer of their own
+# (scripts/image.sh passes `go list -deps` of the binary), so a change to
+# Fast-Flow's code recompiles only Fast-Flow. Changes with the dependencies.
+ARG PRECOMPILE=""
+RUN if [ -n "$PRECOMPILE" ]; then go build -trimpath -tags timetzdata $PRECOMPILE; fi
 COPY . .
 ARG VERSION=devel
 ARG COMMIT=unknown
-# CGO off: the SQLite driver is pure Go, so the binary runs on any base.
-# timetzdata: schedules in any time zone work without the base's zoneinfo.
-RUN CGO_ENABLED=0 go build -trimpath -tags timetzdata \
+RUN go build -trimpath -tags timetzdata \
       -ldflags "-s -w -X main.buildVersion=${VERSION} -X main.buildCommit=${COMMIT}" \
       -o /out/fastflow ./cmd/fastflow \
  && /out/fastflow version

@@ -185,16 +185,21 @@ fi
 
 [[ $bases_only == true ]] && exit 0
 
+log=$(mktemp "${TMPDIR:-/tmp}/fastflow-image-build.XXXXXX")
+trap 'rm -f "$log"' EXIT
 # The version and commit the binary reports; the build context has no .git.
 version=$(git describe --tags --always --dirty 2>/dev/null || echo devel)
 commit=$(git rev-parse HEAD 2>/dev/null || echo unknown)
+# The binary's non-standard dependencies, compiled in a cached layer.
+precompile=$(CGO_ENABLED=0 go list -tags timetzdata -deps \
+	-f '{{if and (not .Standard) .Module (not .Module.Main)}}{{.ImportPath}}{{end}}' ./cmd/fastflow | tr '\n' ' ')
 t=$(now_ms)
 # The legacy builder: Debian's dockerd 20.10 has no buildx here. The host
 # network lets `go mod download` reach the module proxy this machine uses.
 DOCKER_BUILDKIT=0 docker build --quiet --network host \
 	--build-arg GO_IMAGE=$go_image --build-arg RUNTIME_IMAGE=$static_image \
 	--build-arg "GOPROXY=$(go env GOPROXY)" --build-arg "GOFLAGS=-mod=readonly" \
-	--build-arg "VERSION=$version" --build-arg "COMMIT=$commit" \
-	-t "$image" "$root" >/dev/null || die "docker build failed (run: DOCKER_BUILDKIT=0 docker build --network host --build-arg GO_IMAGE=$go_image --build-arg RUNTIME_IMAGE=$static_image .)"
+	--build-arg "VERSION=$version" --build-arg "COMMIT=$commit" --build-arg "PRECOMPILE=$precompile" \
+	-t "$image" "$root" >"$log" 2>&1 || die "docker build failed: $(tail -n 30 "$log") (run: DOCKER_BUILDKIT=0 docker build --network host --build-arg GO_IMAGE=$go_image --build-arg RUNTIME_IMAGE=$static_image .)"
 size=$(docker image inspect -f '{{.Size}}' "$image")
 say "built $image ($((size / 1000000)) MB, $version) in $(secs "$t") s; total $(secs "$t_start") s"
