@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -59,12 +60,38 @@ func (s *Store) Migrate(ctx context.Context) error {
 		}
 		defer unlock()
 	}
+	if err := s.refuseNewer(ctx, p); err != nil {
+		return err
+	}
 	results, err := p.Up(ctx)
 	if err != nil {
 		return fmt.Errorf("migrate %s: %w", s.d.name, err)
 	}
 	for _, r := range results {
 		s.log.Info("migration applied", "dialect", s.d.name, "version", r.Source.Version, "duration", r.Duration)
+	}
+	return nil
+}
+
+// ErrSchemaNewer is returned by Migrate when the database was migrated by a
+// newer Fast-Flow than this binary: its code would read tables whose
+// meaning it does not know. Migrations are forward-only; going back means
+// restoring the backup taken before the upgrade.
+var ErrSchemaNewer = errors.New("the database schema is newer than this Fast-Flow")
+
+// refuseNewer fails with ErrSchemaNewer when the database is ahead of the
+// migrations this binary carries (a downgrade).
+func (s *Store) refuseNewer(ctx context.Context, p *goose.Provider) error {
+	have, err := p.GetDBVersion(ctx)
+	if err != nil {
+		return fmt.Errorf("migrate %s: schema version: %w", s.d.name, err)
+	}
+	known, err := newestMigration(s.d.name)
+	if err != nil {
+		return err
+	}
+	if have > known {
+		return fmt.Errorf("migrate %s: %w: the database is at schema %d, this binary knows up to %d; run the newer version, or restore the backup taken before the upgrade", s.d.name, ErrSchemaNewer, have, known)
 	}
 	return nil
 }
