@@ -8,6 +8,11 @@
 // violation is reported, and the migration files, which are embedded per
 // dialect and applied by goose.
 //
+// Migrations are forward-only and tested on data: each new migration
+// NNNNN adds testdata/migrations/NNNNN.sql, rows written against exactly
+// that schema, and a check that reads them back through the Store after
+// migrating to the newest version (migrate_fixture_test.go).
+//
 // SQLite runs in WAL mode with two connection pools: one connection for
 // writes, whose transactions begin IMMEDIATE, and several read-only
 // connections. Serialising writers in the pool rather than in SQLite means
