@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -506,6 +507,11 @@ func (s *Syncer) remoteError(op string, err error) error {
 	url := redactURL(s.cfg.URL)
 	if errors.Is(err, transport.ErrAuthenticationRequired) || errors.Is(err, transport.ErrAuthorizationFailed) {
 		return fmt.Errorf("%s %s: %w: %w", op, url, ErrAuth, err)
+	}
+	if errors.Is(err, exec.ErrNotFound) {
+		// go-git reads a local path or file:// through git-upload-pack;
+		// Fast-Flow's image has no git, by design.
+		return fmt.Errorf("%s %s: a local repository is read with the git binary, which is not installed here (the container image has none): install git, or use an https:// or ssh:// URL: %w", op, url, err)
 	}
 	return fmt.Errorf("%s %s: %w", op, url, err)
 }
