@@ -84,10 +84,8 @@ func withUser(ctx context.Context, name string) context.Context {
 	return context.WithValue(ctx, authUserKey{}, name)
 }
 
-// sessionTTL is how long a new session lasts, and secureCookies whether the
-// cookie is marked Secure even on a plain-HTTP request (a TLS-terminating
-// proxy in front, BASE_URL https). Both come from Config once it carries
-// SessionTTL and SecureCookies; until then these are the defaults.
+// sessionTTL is how long a new session lasts: Config.SessionTTL, or
+// DefaultSessionTTL.
 func (s *Server) sessionTTL() time.Duration {
 	if s.cfg.SessionTTL > 0 {
 		return s.cfg.SessionTTL
@@ -95,7 +93,12 @@ func (s *Server) sessionTTL() time.Duration {
 	return DefaultSessionTTL
 }
 
-func (s *Server) secureCookies() bool { return s.cfg.SecureCookies }
+// secureCookie reports whether cookies set in answer to r are marked
+// Secure: r came over TLS, or through a trusted proxy that says its client
+// spoke https (the proxy's own hop to us is plain HTTP), or BASE_URL is
+// https, which covers a proxy that is not trusted or sends no
+// X-Forwarded-Proto.
+func (s *Server) secureCookie(r *http.Request) bool { return viaHTTPS(r) || s.cfg.SecureCookies }
 
 // loginLimits are what a login attempt is checked against: the client's
 // growing delay and the username's failure count.
@@ -351,7 +354,7 @@ func (s *Server) sessionCookie(r *http.Request, token string, ttl time.Duration)
 		Value:    token,
 		Path:     "/",
 		HttpOnly: true,
-		Secure:   r.TLS != nil || s.secureCookies(),
+		Secure:   s.secureCookie(r),
 		SameSite: http.SameSiteLaxMode,
 	}
 	if ttl < 0 {

@@ -1,9 +1,7 @@
 package webui
 
 import (
-	"net"
 	"net/http"
-	"net/netip"
 	"sync"
 	"time"
 )
@@ -135,20 +133,18 @@ func (l *failureLimiter) evictOldestLocked() {
 }
 
 // clientKey names the client a request comes from for rate limiting: its
-// remote address, with IPv6 addresses cut to their /64, since one host
-// usually holds a whole /64 and could otherwise try from every address in
-// it. Behind a reverse proxy this is the proxy's address: X-Forwarded-For is
-// not trusted, as anyone can send it; the per-username limit still holds.
+// address, with IPv6 addresses cut to their /64, since one host usually
+// holds a whole /64 and could otherwise try from every address in it. The
+// address is the peer's, or behind a trusted proxy (TRUSTED_PROXIES) the
+// one the proxy names (clientFrom); X-Forwarded-For from anyone else is
+// ignored, as anyone can send it. Behind a proxy that is not trusted every
+// client is the proxy; the per-username limit still holds.
 func clientKey(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
+	addr, ok := clientFrom(r)
+	if !ok {
+		// Not an IP (a unix socket peer): one client.
+		return r.RemoteAddr
 	}
-	addr, err := netip.ParseAddr(host)
-	if err != nil {
-		return host
-	}
-	addr = addr.Unmap().WithZone("")
 	if addr.Is6() {
 		if p, err := addr.Prefix(64); err == nil {
 			return p.String()

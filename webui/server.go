@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -40,6 +41,12 @@ type Config struct {
 	// SecureCookies marks the session cookie Secure; set it when BASE_URL
 	// is https (behind a TLS-terminating proxy the request itself is not).
 	SecureCookies bool
+	// TrustedProxies are the reverse proxies (TRUSTED_PROXIES) whose
+	// X-Forwarded-For, X-Forwarded-Proto and Forwarded headers are
+	// believed: behind one of them the client a login limit counts is the
+	// one the proxy names, and X-Forwarded-Proto: https marks cookies
+	// Secure. Empty believes no forwarded header (see clientaddr.go).
+	TrustedProxies []netip.Prefix
 	// Secrets backs /api/secrets; nil answers 503 there.
 	Secrets *secrets.Vault
 	// LogStreamRateLimit caps the lines per second of one log stream
@@ -122,14 +129,20 @@ func (c *Config) Validate() error {
 			return errors.New("webui: every health check needs a name and a probe")
 		}
 	}
+	for _, p := range c.TrustedProxies {
+		if !p.IsValid() {
+			return errors.New("webui: a trusted proxy prefix is invalid")
+		}
+	}
 	return nil
 }
 
 // Server is Fast-Flow's HTTP handler.
 type Server struct {
-	cfg Config
-	log *slog.Logger
-	mux *http.ServeMux
+	cfg   Config
+	log   *slog.Logger
+	mux   *http.ServeMux
+	trust proxyTrust
 	// routes is every route registered, for the test that proves each
 	// non-public one refuses requests without credentials.
 	routes []Route
@@ -168,7 +181,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	cfg.Timeouts.setDefaults()
-	s := &Server{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux()}
+	s := &Server{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), trust: proxyTrust{prefixes: slices.Clone(cfg.TrustedProxies)}}
 	s.handle("GET", "/health", true, s.handleHealth)
 	s.handle("GET", "/healthz", true, s.handleLive)
 	s.handle("GET", "/readyz", true, s.handleReady)
@@ -209,6 +222,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.cfg.Timeouts.Body))
 	}
 	w = newProgressWriter(w, s.cfg.Timeouts.Write)
+	// Once, before any handler: the login limits, the webhook's
+	// per-client slots and the cookies' Secure flag all ask who the client
+	// is and how it came.
+	r = s.trust.withForwarded(r)
 	h, pattern := s.mux.Handler(r)
 	if pattern != "" {
 		// Through the mux, not h: Handler does not set the request's path

@@ -201,7 +201,7 @@ const flashCookie = "fastflow_flash"
 
 func (s *Server) setFlash(w http.ResponseWriter, r *http.Request, t toast) {
 	http.SetCookie(w, &http.Cookie{Name: flashCookie, Value: url.QueryEscape(t.Kind + ":" + t.Message), Path: "/",
-		MaxAge: 60, HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: r.TLS != nil || s.secureCookies()})
+		MaxAge: 60, HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: s.secureCookie(r)})
 }
 
 // takeFlash returns the pending flash message and deletes its cookie.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/fastflow-dev/fastflow/schemas"
+	"github.com/fastflow-dev/fastflow/webui"
 )
 
 // config is every setting of DESIGN.md, read from the environment (and an
@@ -39,8 +41,11 @@ type config struct {
 
 	ListenAddr string
 	BaseURL    string
-	LogLevel   slog.Level
-	DockerHost string
+	// TrustedProxies are the reverse proxies whose forwarded headers are
+	// believed (TRUSTED_PROXIES); empty believes none.
+	TrustedProxies []netip.Prefix
+	LogLevel       slog.Level
+	DockerHost     string
 
 	WorkerImage       string
 	WorkerNetwork     string
@@ -213,6 +218,11 @@ func configFrom(e env) (config, error) {
 		AdminPassword:        str("ADMIN_PASSWORD", ""),
 		LogStreamRateLimit:   num("LOG_STREAM_RATE_LIMIT", 100),
 	}
+	proxies, err := webui.ParseTrustedProxies(str("TRUSTED_PROXIES", ""))
+	if err != nil {
+		errs = append(errs, fmt.Errorf("TRUSTED_PROXIES: %w", err))
+	}
+	c.TrustedProxies = proxies
 	c.UVCacheDir = str("UV_CACHE_DIR", filepath.Join(c.DataDir, "uv_cache"))
 	if c.MaxConcurrentRuns == 0 {
 		errs = append(errs, errors.New("MAX_CONCURRENT_RUNS must be at least 1"))

@@ -68,6 +68,7 @@ func serveWith(ctx context.Context, cfg config, log *slog.Logger, ready chan<- s
 		Operator:           op,
 		Store:              store,
 		SecureCookies:      strings.HasPrefix(cfg.BaseURL, "https://"),
+		TrustedProxies:     cfg.TrustedProxies,
 		Secrets:            parts.vault,
 		WebhookSecret:      cfg.GitHubWebhookSecret,
 		RepoFullName:       repoFullName(cfg.GitRepoURL),
