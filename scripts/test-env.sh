@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # test-env.sh makes sure the real parts the tests need are up: a PostgreSQL
 # server the tests can create databases in, a Docker engine that can run a
-# container, and a Chromium the web UI's browser tests can drive headless. On
+# container, a Chromium the web UI's browser tests can drive headless, and
+# Debian's nginx for the reverse-proxy test (which starts nginx processes of its
+# own on free ports, from deploy/nginx/fastflow.conf). On
 # Debian as root it installs and starts what is missing; anywhere else it says
 # what is missing and leaves the tests to skip (or, under CI=true, to fail). It
 # is idempotent and returns quickly when everything already runs.
@@ -9,7 +11,7 @@
 # Environment:
 #   FASTFLOW_TEST_POSTGRES_URL  where the tests find PostgreSQL
 #                               (default postgres://fastflow:fastflow@127.0.0.1:5432/postgres?sslmode=disable)
-#   FASTFLOW_TEST_ENV_SKIP      space-separated parts to leave alone: "postgres", "docker", "chromium"
+#   FASTFLOW_TEST_ENV_SKIP      space-separated parts to leave alone: "postgres", "docker", "chromium", "nginx"
 #   FASTFLOW_DOCKERD_LOG        dockerd's log file (default /var/log/fastflow-dockerd.log)
 set -euo pipefail
 
@@ -369,6 +371,74 @@ ensure_chromium() {
 	say "Chromium ready ($("$bin" --version 2>/dev/null || echo "$bin"))"
 }
 
+# --------------------------------------------------------------------- nginx
+
+readonly nginx_bin=/usr/sbin/nginx
+# Present when this script installed nginx: only then is Debian's nginx
+# service ours to keep stopped. An nginx someone installed and runs on
+# purpose is left alone.
+readonly nginx_stamp="$state_dir/nginx-installed"
+
+# stop_nginx_service stops the nginx service Debian's package starts after
+# installing it (its default site listens on port 80, which nothing here
+# needs and other things on the machine may want) and keeps it from starting
+# at boot. The tests run nginx processes of their own, each with its own
+# prefix, pid file and ports, so they need no service.
+stop_nginx_service() {
+	if [[ -d /run/systemd/system ]] && command -v systemctl >/dev/null 2>&1; then
+		systemctl disable --now nginx >/dev/null 2>&1 || true
+	else
+		if [[ -x /etc/init.d/nginx ]]; then
+			/etc/init.d/nginx stop >/dev/null 2>&1 || true
+		fi
+		if command -v update-rc.d >/dev/null 2>&1; then
+			update-rc.d nginx disable >/dev/null 2>&1 || true
+		fi
+	fi
+	# Without an init system the service's master may still run; it is the
+	# one in Debian's pid file, never a test's (those keep theirs in their
+	# own prefix).
+	local pid
+	pid=$(cat /run/nginx.pid 2>/dev/null || true)
+	if [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null; then
+		"$nginx_bin" -s quit >/dev/null 2>&1 || kill "$pid" 2>/dev/null || true
+	fi
+}
+
+ensure_nginx() {
+	if [[ -x $nginx_bin ]]; then
+		if [[ -e $nginx_stamp ]]; then
+			stop_nginx_service
+		fi
+		return 0
+	fi
+	if [[ $can_provision == false ]]; then
+		missing "nginx ($nginx_bin; Debian package nginx)"
+		return 0
+	fi
+	# policy-rc.d exiting 101 tells the package's scripts not to start the
+	# service at all (Docker's Debian images ship one; a host has none).
+	local policy=/usr/sbin/policy-rc.d made_policy=false
+	if [[ ! -e $policy ]]; then
+		printf '#!/bin/sh\n# test-env.sh: installing nginx, start no service\nexit 101\n' >"$policy"
+		chmod 0755 "$policy"
+		made_policy=true
+	fi
+	local ok=true
+	apt_install nginx || ok=false
+	if [[ $made_policy == true ]]; then
+		rm -f "$policy"
+	fi
+	if [[ $ok == false || ! -x $nginx_bin ]]; then
+		say "ERROR: apt-get install nginx did not give $nginx_bin"
+		return 1
+	fi
+	mkdir -p "$state_dir"
+	: >"$nginx_stamp"
+	stop_nginx_service
+	say "nginx ready ($("$nginx_bin" -v 2>&1); its service stopped, the tests start their own)"
+}
+
 # ---------------------------------------------------------------------- main
 
 rc=0
@@ -380,5 +450,8 @@ if [[ $skip != *" docker "* ]]; then
 fi
 if [[ $skip != *" chromium "* ]]; then
 	ensure_chromium || rc=1
+fi
+if [[ $skip != *" nginx "* ]]; then
+	ensure_nginx || rc=1
 fi
 exit "$rc"
