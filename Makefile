@@ -18,20 +18,33 @@ STATICCHECK := $(TOOLS)/staticcheck-$(STATICCHECK_VERSION)
 GO_FILES = $(shell find . -name '*.go' -not -path './.git/*' -not -path './.demo/*' \
 	-not -path './bin/*' -not -path '*/testdata/*')
 
-.PHONY: help build test fmt-check vet lint bench demo clean worker-image
+.PHONY: help build test fmt-check vet lint bench demo clean worker-image image compose-cli
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
+# What `fastflow version` reports for a build from this checkout.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+LDFLAGS := -X main.buildVersion=$(VERSION) -X main.buildCommit=$(COMMIT)
+
 build: ## build bin/fastflow
-	$(GO) build -o bin/fastflow ./cmd/fastflow
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/fastflow ./cmd/fastflow
+
+image: ## build the image fastflow:local from the Dockerfile, on base images bootstrapped from the machine's apt sources
+	bash scripts/image.sh
+
+compose-cli: ## install the Docker Compose CLI plugin (built from source, cached by version) if missing
+	bash scripts/compose-cli.sh
 
 worker-image: ## build the local worker image fastflow-worker:local (only when missing or its recipe changed)
 	bash scripts/worker-image.sh
 
-test: ## start PostgreSQL and Docker and build the worker image if missing, then gofmt, go vet and go test -race
+test: ## start PostgreSQL, Docker, nginx, Compose and build the images if missing, then gofmt, go vet and go test -race
 	bash scripts/test-env.sh
 	bash scripts/worker-image.sh
+	bash scripts/compose-cli.sh
+	bash scripts/image.sh
 	$(MAKE) --no-print-directory fmt-check vet
 	$(GO) test -race -count=1 -timeout 20m ./...
 

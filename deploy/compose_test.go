@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/cgi"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -69,8 +70,8 @@ type project struct {
 }
 
 // newProject writes .env (the lines in env on top of the test's) and an
-// override that mounts the pipelines repository at its own path.
-func newProject(t testing.TB, gitDir string, env map[string]string, profile string) *project {
+// override that lets the container reach the test's git server on the host.
+func newProject(t testing.TB, gitURL string, env map[string]string, profile string) *project {
 	t.Helper()
 	root := repoRoot(t)
 	p := &project{
@@ -90,7 +91,7 @@ func newProject(t testing.TB, gitDir string, env map[string]string, profile stri
 		"FASTFLOW_HOME":     p.home,
 		"FASTFLOW_PORT":     "127.0.0.1:" + port,
 		"FASTFLOW_IMAGE":    fastflowImage,
-		"GIT_REPO_URL":      gitDir,
+		"GIT_REPO_URL":      gitURL,
 		"WORKER_BASE_IMAGE": workerImage,
 		// The stand-in uv of the worker image needs no network.
 		"WORKER_NETWORK": "none",
@@ -108,11 +109,11 @@ func newProject(t testing.TB, gitDir string, env map[string]string, profile stri
 	}
 	writeFile(t, filepath.Join(p.dir, ".env"), b.String())
 	override := filepath.Join(p.dir, "compose.test.yaml")
-	writeFile(t, override, fmt.Sprintf(`services:
+	writeFile(t, override, `services:
   fastflow:
-    volumes:
-      - %[1]s:%[1]s:ro
-`, gitDir))
+    extra_hosts:
+      - "host.docker.internal:host-gateway"
+`)
 	p.files = []string{filepath.Join(root, "docker-compose.yaml"), override}
 	t.Cleanup(func() {
 		// Logs first: they are what explains a failure.
@@ -120,7 +121,8 @@ func newProject(t testing.TB, gitDir string, env map[string]string, profile stri
 			out, _ := p.composeErr("logs", "--no-color", "--tail", "200")
 			t.Logf("docker compose logs:\n%s", out)
 		}
-		if out, err := p.composeErr("down", "--volumes", "--remove-orphans", "--timeout", "20"); err != nil {
+		// Every profile: a plain down leaves the profile's services running.
+		if out, err := p.composeErr("--profile", "*", "down", "--volumes", "--remove-orphans", "--timeout", "20"); err != nil {
 			t.Errorf("docker compose down: %v\n%s", err, out)
 		}
 	})
@@ -300,7 +302,7 @@ func TestCompose(t *testing.T) {
 			}
 			remote.Commit("the hello example", map[string]string{"hello/main.py": string(hello)})
 
-			p := newProject(t, remote.Dir, tt.env, tt.profile)
+			p := newProject(t, serveGit(t, remote.Dir), tt.env, tt.profile)
 			took := p.up()
 			t.Logf("docker compose up -d to /health ok: %s", took.Round(time.Millisecond))
 
@@ -369,6 +371,40 @@ func waitRun(t *testing.T, p *project, token, id string) runJSON {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// serveGit serves the repository in dir over Git's smart HTTP protocol with
+// the real git http-backend, as GitHub serves a user's repository, and
+// returns its URL as the container sees it. The image has no git binary,
+// so a local path would not do (go-git runs git-upload-pack for those).
+func serveGit(t testing.TB, dir string) string {
+	t.Helper()
+	backend := "/usr/lib/git-core/git-http-backend"
+	if _, err := os.Stat(backend); err != nil {
+		testenv.Require(t, "git http-backend", err)
+	}
+	h := &cgi.Handler{
+		Path: backend,
+		Env:  []string{"GIT_PROJECT_ROOT=" + filepath.Dir(dir), "GIT_HTTP_EXPORT_ALL=1"},
+	}
+	// On every address: the container reaches the host through its
+	// network's gateway, not loopback.
+	l, err := net.Listen("tcp", "0.0.0.0:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = srv.Serve(l)
+	}()
+	t.Cleanup(func() {
+		_ = srv.Close()
+		<-done
+	})
+	_, port, _ := net.SplitHostPort(l.Addr().String())
+	return "http://host.docker.internal:" + port + "/" + filepath.Base(dir)
 }
 
 func freePort(t testing.TB) string {

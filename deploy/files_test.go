@@ -64,7 +64,7 @@ func TestEnvExampleCoversREADME(t *testing.T) {
 // enough for SHUTDOWN_POLICY=stop; the postgres service only in its profile.
 func TestComposeConfig(t *testing.T) {
 	requireImages(t)
-	remote := t.TempDir()
+	remote := "http://host.docker.internal:1/pipelines"
 	p := newProject(t, remote, nil, "")
 	var cfg struct {
 		Services map[string]struct {

@@ -86,10 +86,14 @@ go_key=$(key "$rootfs_key" "$gover" "$certs_sum" "$(sha256sum <"$0")")
 static_key=$(key "$rootfs_key" "$certs_sum" "$(sha256sum <"$0")")
 postgres_key=$(key "$rootfs_key" "$(sha256sum <"$entrypoint")" "$(sha256sum <"$0")")
 
+# stale IMAGE KEY: whether IMAGE must be (re)built. Each base is rebuilt on
+# its own, so a new PostgreSQL entrypoint does not invalidate the Go
+# builder and with it every cached layer of fastflow:local.
+stale() { [[ $force == true || $(label_of "$1") != "$2" ]]; }
 need_bases=false
-[[ $force == true ]] && need_bases=true
-[[ $(label_of $go_image) == "$go_key" && $(label_of $static_image) == "$static_key" &&
-	$(label_of $postgres_image) == "$postgres_key" ]] || need_bases=true
+if stale $go_image "$go_key" || stale $static_image "$static_key" || stale $postgres_image "$postgres_key"; then
+	need_bases=true
+fi
 
 if [[ $need_bases == true ]]; then
 	[[ $(id -u) -eq 0 ]] || die "bootstrapping the base images needs root (mmdebstrap); run: sudo $0"
@@ -134,6 +138,7 @@ if [[ $need_bases == true ]]; then
 	cp /etc/ssl/certs/ca-certificates.crt "$tmp/certs/etc/ssl/certs/ca-certificates.crt"
 
 	# The Go builder: the root filesystem plus this machine's GOROOT.
+	if stale $go_image "$go_key"; then
 	cp "$rootfs_tar" "$tmp/go.tar"
 	# In place of the rootfs's own bundle (docker import refuses a path twice).
 	tar --delete -f "$tmp/go.tar" ./etc/ssl/certs/ca-certificates.crt
@@ -147,8 +152,10 @@ if [[ $need_bases == true ]]; then
 		--change "LABEL org.opencontainers.image.description=\"Fast-Flow build base: Debian $codename with $gover\"" \
 		"$tmp/go.tar" "$go_image" >/dev/null
 	rm -f "$tmp/go.tar"
+	fi
 
 	# The runtime base: CA certificates, the users root and nobody, /tmp.
+	if stale $static_image "$static_key"; then
 	mkdir -p "$tmp/static/etc/ssl/certs" "$tmp/static/tmp"
 	cp "$tmp/certs/etc/ssl/certs/ca-certificates.crt" "$tmp/static/etc/ssl/certs/"
 	printf 'root:x:0:0:root:/root:/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\n' >"$tmp/static/etc/passwd"
@@ -158,8 +165,10 @@ if [[ $need_bases == true ]]; then
 	docker import --change "LABEL fastflow.base=$static_key" \
 		--change 'LABEL org.opencontainers.image.description="Fast-Flow runtime base: CA certificates only"' \
 		"$tmp/static.tar" "$static_image" >/dev/null
+	fi
 
 	# PostgreSQL: Debian's server with an entrypoint like the official image's.
+	if stale $postgres_image "$postgres_key"; then
 	# grep stops reading at the first match; tar's SIGPIPE is expected.
 	pgbin=$(set +o pipefail; tar -tf "$rootfs_tar" | grep -m1 -oE '^\./usr/lib/postgresql/[0-9]+/bin/' | sed 's,^\.,,')
 	[[ -n $pgbin ]] || die "no PostgreSQL server in the root filesystem"
@@ -177,8 +186,9 @@ if [[ $need_bases == true ]]; then
 		--change "LABEL org.opencontainers.image.description=\"Debian $codename PostgreSQL for Fast-Flow's tests\"" \
 		"$tmp/pg.tar" "$postgres_image" >/dev/null
 	rm -f "$tmp/pg.tar"
+	fi
 	docker image prune -f --filter label=fastflow.base >/dev/null 2>&1 || true
-	say "base images $go_image, $static_image, $postgres_image imported in $(secs "$t") s"
+	say "base images imported in $(secs "$t") s"
 else
 	say "base images are up to date"
 fi

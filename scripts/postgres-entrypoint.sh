@@ -17,6 +17,10 @@ if [ -z "${POSTGRES_PASSWORD:-}" ]; then
 	exit 1
 fi
 
+# setpriv execs in place (runuser would stay as the parent and swallow the
+# signals docker stop sends).
+as_postgres() { setpriv --reuid=postgres --regid=postgres --init-groups "$@"; }
+
 mkdir -p "$PGDATA" /run/postgresql
 chown -R postgres:postgres "$PGDATA" /run/postgresql
 chmod 700 "$PGDATA"
@@ -25,20 +29,24 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
 	pwfile=$(mktemp)
 	printf '%s\n' "$POSTGRES_PASSWORD" >"$pwfile"
 	chown postgres "$pwfile"
-	runuser -u postgres -- initdb -D "$PGDATA" -U "$POSTGRES_USER" --pwfile="$pwfile" \
+	as_postgres initdb -D "$PGDATA" -U "$POSTGRES_USER" --pwfile="$pwfile" \
 		--auth-local=trust --auth-host=scram-sha-256 --encoding=UTF8 >/dev/null
 	rm -f "$pwfile"
 	echo "host all all all scram-sha-256" >>"$PGDATA/pg_hba.conf"
 	if [ "$POSTGRES_DB" != postgres ]; then
-		runuser -u postgres -- postgres -D "$PGDATA" -c listen_addresses= -k /run/postgresql &
-		pid=$!
-		until runuser -u postgres -- pg_isready -q -h /run/postgresql; do sleep 0.2; done
-		runuser -u postgres -- psql -X -q -h /run/postgresql -U "$POSTGRES_USER" -d postgres \
-			-v ON_ERROR_STOP=1 -v db="$POSTGRES_DB" -c 'CREATE DATABASE :"db"' >/dev/null
-		kill -INT "$pid"
-		wait "$pid" || true
+		as_postgres pg_ctl -D "$PGDATA" -o "-c listen_addresses= -k /run/postgresql" -w -s start
+		# On stdin: psql interpolates :"db" there, not in -c.
+		if ! echo 'CREATE DATABASE :"db"' | as_postgres psql -X -q -h /run/postgresql \
+			-U "$POSTGRES_USER" -d postgres -v ON_ERROR_STOP=1 -v db="$POSTGRES_DB" >/dev/null; then
+			as_postgres pg_ctl -D "$PGDATA" -m fast -w -s stop
+			# Half an initialisation would be skipped at the next start.
+			find "$PGDATA" -mindepth 1 -delete
+			echo "postgres-entrypoint: could not create database $POSTGRES_DB" >&2
+			exit 1
+		fi
+		as_postgres pg_ctl -D "$PGDATA" -m fast -w -s stop
 	fi
 	echo "postgres-entrypoint: initialised $PGDATA for $POSTGRES_USER/$POSTGRES_DB"
 fi
 shift
-exec runuser -u postgres -- postgres -D "$PGDATA" -c listen_addresses='*' -k /run/postgresql "$@"
+exec setpriv --reuid=postgres --regid=postgres --init-groups postgres -D "$PGDATA" -c listen_addresses='*' -k /run/postgresql "$@"
