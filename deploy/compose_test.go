@@ -352,7 +352,42 @@ func TestCompose(t *testing.T) {
 			if !strings.Contains(logText, "Hello from Fast-Flow!") {
 				t.Fatalf("after down and up the log is gone:\n%s", logText)
 			}
+			if tt.profile == "" {
+				backupAndRestore(t, p, token, run.ID)
+			}
 		})
+	}
+}
+
+// backupAndRestore follows docs/deploy.md: a backup taken in the running
+// container, the data folder moved aside, a restore through `compose run`,
+// and the server back with the run, the token and the secret.
+func backupAndRestore(t *testing.T, p *project, token, runID string) {
+	t.Helper()
+	data := filepath.Join(p.home, "data")
+	backup := filepath.Join(data, "backup.db")
+	p.exec("", "fastflow", "backup", backup)
+	saved := filepath.Join(t.TempDir(), "backup.db")
+	if err := os.Rename(backup, saved); err != nil {
+		t.Fatal(err)
+	}
+	p.compose("stop", "fastflow")
+	if err := os.Rename(data, data+".old"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(data, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	p.compose("run", "--rm", "--no-deps", "-T", "-v", saved+":/backup.db:ro", "fastflow", "restore", "/backup.db")
+	p.compose("up", "--detach", "--no-build")
+	p.waitHealthy(90 * time.Second)
+	var r runJSON
+	p.mustRequest("GET", "/api/runs/"+runID, token, nil, http.StatusOK, &r)
+	if r.Status != "SUCCESS" {
+		t.Fatalf("after the restore the run is %+v, want SUCCESS", r)
+	}
+	if out := p.exec("", "fastflow", "secret", "list"); !strings.Contains(out, "COMPOSE_SECRET") {
+		t.Fatalf("after the restore fastflow secret list says: %s", out)
 	}
 }
 
