@@ -666,7 +666,16 @@ func TestLifecycleLogFaults(t *testing.T) {
 			name:    "the run ends while the engine is away",
 			program: fake.Program{fake.Print("a"), fake.Sleep(time.Second), fake.Print("b"), fake.Exit(0)},
 			after: func(e *fakeEnv, r status.Run) {
+				pings := e.fake.Calls(fake.MethodPing)
 				e.fake.SetAvailable(false)
+				// Back only once the runner has seen the engine gone
+				// (it pings while it waits): an outage shorter than
+				// its notice is no outage to it, and the log is whole.
+				deadline := time.Now().Add(time.Minute)
+				for e.fake.Calls(fake.MethodPing) == pings && time.Now().Before(deadline) {
+					e.clk.Advance(time.Second)
+					time.Sleep(10 * time.Millisecond)
+				}
 				e.clk.Advance(5 * time.Second)
 				e.fake.SetAvailable(true)
 			},
