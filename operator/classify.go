@@ -33,7 +33,7 @@ const (
 func classify(reason endReason, exit runtime.ExitStatus, setupFailed string, memLimit int64, timeoutDesc string) outcome {
 	switch reason {
 	case endStalled:
-		return outcome{status: status.RunFailed, errorType: status.ErrorStalled, message: "stopped: no output for longer than STALL_TIMEOUT"}
+		return outcome{status: status.RunFailed, errorType: status.ErrorStalled, message: "stopped: no output for longer than the stall timeout"}
 	case endCancelled:
 		return outcome{status: status.RunCancelled, message: "cancelled"}
 	case endRemoved:

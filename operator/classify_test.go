@@ -26,7 +26,7 @@ func TestClassify(t *testing.T) {
 		{name: "setup failed", exit: runtime.ExitStatus{Code: 2}, setup: "no matching distribution", want: outcome{status.RunFailed, status.ErrorSetupFailed, "uv could not install the requirements: no matching distribution"}},
 		{name: "cancel outranks the exit code", reason: endCancelled, exit: runtime.ExitStatus{Code: 143}, want: outcome{status: status.RunCancelled, message: "cancelled"}},
 		{name: "timeout outranks oom", reason: endTimeout, exit: runtime.ExitStatus{Code: 137, OOMKilled: true}, want: outcome{status: status.RunTimeout, message: "stopped after the timeout of 3s"}},
-		{name: "stalled outranks the kill it caused", reason: endStalled, exit: runtime.ExitStatus{Code: 137}, want: outcome{status: status.RunFailed, errorType: status.ErrorStalled, message: "stopped: no output for longer than STALL_TIMEOUT"}},
+		{name: "stalled outranks the kill it caused", reason: endStalled, exit: runtime.ExitStatus{Code: 137}, want: outcome{status: status.RunFailed, errorType: status.ErrorStalled, message: "stopped: no output for longer than the stall timeout"}},
 		{name: "shutdown", reason: endShutdown, exit: runtime.ExitStatus{Code: 143}, want: outcome{status: status.RunInterrupted, message: "stopped because Fast-Flow shut down (SHUTDOWN_POLICY=stop)"}},
 	}
 	for _, tt := range tests {

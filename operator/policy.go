@@ -16,14 +16,22 @@ type Policy struct {
 	RetryAttempts int
 	// RetryDelay is the wait before the first retry; it doubles per attempt.
 	RetryDelay time.Duration
+	// StallTimeout is how long a run may write nothing; 0 for no check.
+	StallTimeout time.Duration
 	// The *Default fields report a value that came from the server's
 	// configuration, not from pipeline.json.
-	TimeoutDefault, RetryAttemptsDefault bool
+	TimeoutDefault, RetryAttemptsDefault, StallTimeoutDefault bool
 }
 
-// PolicyFor resolves spec's timeout and retries against the defaults.
+// PolicyFor resolves spec's timeout, stall timeout and retries against the
+// defaults.
 func (o *Operator) PolicyFor(spec schemas.Spec) Policy {
-	return policyFor(spec, o.cfg.ContainerTimeout, o.cfg.RetryAttempts, o.cfg.RetryDelay)
+	p := policyFor(spec, o.cfg.ContainerTimeout, o.cfg.RetryAttempts, o.cfg.RetryDelay)
+	p.StallTimeout, p.StallTimeoutDefault = o.cfg.StallTimeout, true
+	if spec.StallTimeout != nil {
+		p.StallTimeout, p.StallTimeoutDefault = time.Duration(*spec.StallTimeout)*time.Second, false
+	}
+	return p
 }
 
 func policyFor(spec schemas.Spec, timeout time.Duration, attempts int, delay time.Duration) Policy {

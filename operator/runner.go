@@ -339,7 +339,8 @@ func (r *runner) finishStopped(ctx context.Context, req stopRequest) {
 // with the container left running.
 func (r *runner) watch(ctx context.Context, tr *transcript, sample func(runtime.Sample), note func(string)) (res waited, detached bool) {
 	o := r.o
-	timeout := o.PolicyFor(r.pipeline.Spec).Timeout
+	policy := o.PolicyFor(r.pipeline.Spec)
+	timeout := policy.Timeout
 	var timer <-chan time.Time
 	if timeout > 0 {
 		t := o.clk.NewTimer(max(timeout-o.now().Sub(r.run.StartedAt), 0))
@@ -353,7 +354,7 @@ func (r *runner) watch(ctx context.Context, tr *transcript, sample func(runtime.
 		stallTick  <-chan time.Time
 		stallTimer Timer
 	)
-	stall := o.cfg.StallTimeout
+	stall := policy.StallTimeout
 	stallEvery := min(max(stall/4, 50*time.Millisecond), 5*time.Second)
 	if stall > 0 {
 		stallTimer = o.clk.NewTimer(stallEvery)
@@ -444,7 +445,11 @@ func (r *runner) watch(ctx context.Context, tr *transcript, sample func(runtime.
 				if r.stopReason().reason != endStalled {
 					return stopFor(sess), false
 				}
-				return stop(sess, fmt.Sprintf("no output for %s (STALL_TIMEOUT): stopping the container", formatSeconds(stall))), false
+				source := "STALL_TIMEOUT"
+				if !policy.StallTimeoutDefault {
+					source = "stall_timeout in pipeline.json"
+				}
+				return stop(sess, fmt.Sprintf("no output for %s (%s): stopping the container", formatSeconds(stall), source)), false
 			case <-r.stopped:
 				return stopFor(sess), false
 			case <-ctx.Done():

@@ -38,14 +38,17 @@ const (
 // value through the accessor methods (IsEnabled, CatchupPolicy, Concurrency, Location,
 // AllSchedules), which apply the defaults of DESIGN.md, rather than the raw fields.
 type Spec struct {
-	Description   string            `json:"description,omitempty"`
-	Tags          []string          `json:"tags,omitempty"`
-	Enabled       *bool             `json:"enabled,omitempty"`
-	CPUHardLimit  float64           `json:"cpu_hard_limit,omitempty"`
-	CPUSoftLimit  float64           `json:"cpu_soft_limit,omitempty"`
-	MemHardLimit  MemorySize        `json:"mem_hard_limit,omitempty"`
-	MemSoftLimit  MemorySize        `json:"mem_soft_limit,omitempty"`
-	Timeout       int               `json:"timeout,omitempty"`
+	Description  string     `json:"description,omitempty"`
+	Tags         []string   `json:"tags,omitempty"`
+	Enabled      *bool      `json:"enabled,omitempty"`
+	CPUHardLimit float64    `json:"cpu_hard_limit,omitempty"`
+	CPUSoftLimit float64    `json:"cpu_soft_limit,omitempty"`
+	MemHardLimit MemorySize `json:"mem_hard_limit,omitempty"`
+	MemSoftLimit MemorySize `json:"mem_soft_limit,omitempty"`
+	Timeout      int        `json:"timeout,omitempty"`
+	// StallTimeout is seconds without output; 0 turns the check off for
+	// this pipeline, nil leaves STALL_TIMEOUT.
+	StallTimeout  *int              `json:"stall_timeout,omitempty"`
 	RetryAttempts *int              `json:"retry_attempts,omitempty"`
 	RetryDelay    *int              `json:"retry_delay,omitempty"`
 	DefaultEnv    map[string]string `json:"default_env,omitempty"`
