@@ -1,0 +1,191 @@
+package telemetry
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/fastflow-dev/fastflow/status"
+	"github.com/fastflow-dev/fastflow/status/sqlstore"
+)
+
+func newStore(t *testing.T) status.Store {
+	t.Helper()
+	ctx := context.Background()
+	s, err := sqlstore.Open(ctx, sqlstore.Config{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestRunEventsMoveCounters(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	raw := newStore(t)
+	now := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
+	tel, err := New(Config{
+		Version: "v1", Commit: "abc", Schema: 7,
+		IsLive:     func(n string) bool { return n == "hello" },
+		Queue:      raw,
+		DockerPing: func(context.Context) error { return errors.New("down") },
+		Clock:      func() time.Time { return now },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := tel.WrapStore(raw)
+
+	for i, name := range []string{"hello", "gone"} {
+		r, err := store.CreateRun(ctx, status.Run{Pipeline: name, Status: status.RunPending, Trigger: status.TriggerManual, QueuedAt: now.Add(-time.Minute)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Status, r.StartedAt = status.RunRunning, now
+		for range 2 { // a second RUNNING write is no second start
+			if err := store.UpdateRun(ctx, r); err != nil {
+				t.Fatal(err)
+			}
+		}
+		r.Status, r.ErrorType, r.FinishedAt, r.SetupDuration = status.RunFailed, status.ErrorOOM, now.Add(time.Duration(i+3)*time.Second), time.Second
+		if ok, err := store.FinishRun(ctx, r, status.RunRunning); err != nil || !ok {
+			t.Fatalf("finish: %v %v", ok, err)
+		}
+		// Finishing twice changes nothing and counts nothing.
+		if ok, _ := store.FinishRun(ctx, r, status.RunRunning); ok {
+			t.Fatal("finished twice")
+		}
+	}
+	if _, err := store.CreateRun(ctx, status.Run{Pipeline: "hello", Status: status.RunPending, Trigger: status.TriggerSchedule, QueuedAt: now.Add(-11 * time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.RecordFire(ctx, status.Fire{Key: "k1", Pipeline: "hello", FireAt: now.Add(-3 * time.Second)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.RecordFire(ctx, status.Fire{Key: "k1", Pipeline: "hello", FireAt: now}); err == nil {
+		t.Fatal("a fire key was claimed twice")
+	}
+	if _, err := store.RecordSync(ctx, status.SyncEvent{Trigger: "poll", Outcome: "updated", StartedAt: now.Add(-2 * time.Second), FinishedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.RecordSync(ctx, status.SyncEvent{Trigger: "poll", Outcome: "failed", Error: "boom", StartedAt: now, FinishedAt: now.Add(time.Second)}); err != nil {
+		t.Fatal(err)
+	}
+	tel.WebhookDelivered(WebhookOutcome(202))
+	tel.WebhookDelivered(WebhookOutcome(401))
+
+	checks := []struct {
+		name string
+		got  float64
+		want float64
+	}{
+		{"started hello", testutil.ToFloat64(tel.runsStarted.WithLabelValues("hello", "manual")), 1},
+		{"started folded", testutil.ToFloat64(tel.runsStarted.WithLabelValues(OtherPipeline, "manual")), 1},
+		{"finished hello OOM", testutil.ToFloat64(tel.runsFinished.WithLabelValues("hello", "FAILED", "OOM")), 1},
+		{"finished folded", testutil.ToFloat64(tel.runsFinished.WithLabelValues(OtherPipeline, "FAILED", "OOM")), 1},
+		{"syncs updated", testutil.ToFloat64(tel.syncs.WithLabelValues("updated")), 1},
+		{"syncs failed", testutil.ToFloat64(tel.syncs.WithLabelValues("failed")), 1},
+		{"last success", testutil.ToFloat64(tel.lastSync), float64(now.Unix())},
+		{"webhooks accepted", testutil.ToFloat64(tel.webhooks.WithLabelValues(WebhookAccepted)), 1},
+		{"webhooks refused", testutil.ToFloat64(tel.webhooks.WithLabelValues(WebhookRefused)), 1},
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			t.Errorf("%s = %v, want %v", c.name, c.got, c.want)
+		}
+	}
+
+	want := `
+# HELP fastflow_runs_queued Runs in status PENDING now (waiting for a slot, a retry delay or pre-heat).
+# TYPE fastflow_runs_queued gauge
+fastflow_runs_queued 1
+# HELP fastflow_runs_running Runs in status RUNNING now.
+# TYPE fastflow_runs_running gauge
+fastflow_runs_running 0
+# HELP fastflow_runs_oldest_queued_age_seconds Age of the oldest PENDING run (0 when none waits).
+# TYPE fastflow_runs_oldest_queued_age_seconds gauge
+fastflow_runs_oldest_queued_age_seconds 660
+# HELP fastflow_docker_up 1 when the Docker daemon answered a ping at scrape time, else 0.
+# TYPE fastflow_docker_up gauge
+fastflow_docker_up 0
+# HELP fastflow_build_info Always 1; the labels name the build.
+# TYPE fastflow_build_info gauge
+fastflow_build_info{commit="abc",schema="7",version="v1"} 1
+`
+	if err := testutil.GatherAndCompare(tel.Registry(), strings.NewReader(want),
+		"fastflow_runs_queued", "fastflow_runs_running", "fastflow_runs_oldest_queued_age_seconds", "fastflow_docker_up", "fastflow_build_info"); err != nil {
+		t.Error(err)
+	}
+	// One duration sample per finished run, one fire delay of 3 s.
+	if n := testutil.CollectAndCount(tel.runDuration); n != 2 {
+		t.Errorf("run duration series = %d, want 2", n)
+	}
+	if err := testutil.GatherAndCompare(tel.Registry(), strings.NewReader(`
+# HELP fastflow_schedule_fire_delay_seconds How late a scheduled fire was claimed after its due time, by pipeline.
+# TYPE fastflow_schedule_fire_delay_seconds histogram
+fastflow_schedule_fire_delay_seconds_bucket{pipeline="hello",le="0.1"} 0
+fastflow_schedule_fire_delay_seconds_bucket{pipeline="hello",le="0.5"} 0
+fastflow_schedule_fire_delay_seconds_bucket{pipeline="hello",le="1"} 0
+fastflow_schedule_fire_delay_seconds_bucket{pipeline="hello",le="2"} 0
+fastflow_schedule_fire_delay_seconds_bucket{pipeline="hello",le="5"} 1
+fastflow_schedule_fire_delay_seconds_bucket{pipeline="hello",le="10"} 1
+fastflow_schedule_fire_delay_seconds_bucket{pipeline="hello",le="30"} 1
+fastflow_schedule_fire_delay_seconds_bucket{pipeline="hello",le="60"} 1
+fastflow_schedule_fire_delay_seconds_bucket{pipeline="hello",le="300"} 1
+fastflow_schedule_fire_delay_seconds_bucket{pipeline="hello",le="900"} 1
+fastflow_schedule_fire_delay_seconds_bucket{pipeline="hello",le="3600"} 1
+fastflow_schedule_fire_delay_seconds_bucket{pipeline="hello",le="+Inf"} 1
+fastflow_schedule_fire_delay_seconds_sum{pipeline="hello"} 3
+fastflow_schedule_fire_delay_seconds_count{pipeline="hello"} 1
+`), "fastflow_schedule_fire_delay_seconds"); err != nil {
+		t.Error(err)
+	}
+}
+
+// Many pipeline names that are not live make one series, not many.
+func TestCardinalityFolded(t *testing.T) {
+	t.Parallel()
+	tel, err := New(Config{IsLive: func(n string) bool { return n == "a" }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 500 {
+		tel.RunStarted(status.Run{Pipeline: "p" + strings.Repeat("x", i%50) + string(rune('a'+i%26)), Trigger: status.TriggerManual})
+	}
+	tel.RunStarted(status.Run{Pipeline: "a", Trigger: status.TriggerManual})
+	if n := testutil.CollectAndCount(tel.runsStarted); n != 2 {
+		t.Fatalf("series = %d, want 2 (a and %s)", n, OtherPipeline)
+	}
+	if got := testutil.ToFloat64(tel.runsStarted.WithLabelValues(OtherPipeline, "manual")); got != 500 {
+		t.Fatalf("folded = %v, want 500", got)
+	}
+}
+
+func TestGoAndProcessCollectors(t *testing.T) {
+	t.Parallel()
+	tel, err := New(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mfs, err := tel.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, mf := range mfs {
+		seen[mf.GetName()] = true
+	}
+	for _, n := range []string{"go_goroutines", "process_cpu_seconds_total", "fastflow_build_info", "fastflow_webhook_deliveries_total", "fastflow_syncs_total"} {
+		if !seen[n] {
+			t.Errorf("%s missing from the scrape", n)
+		}
+	}
+}
