@@ -11,7 +11,8 @@
 # Environment:
 #   FASTFLOW_TEST_POSTGRES_URL  where the tests find PostgreSQL
 #                               (default postgres://fastflow:fastflow@127.0.0.1:5432/postgres?sslmode=disable)
-#   FASTFLOW_TEST_ENV_SKIP      space-separated parts to leave alone: "postgres", "docker", "chromium", "nginx"
+#   FASTFLOW_TEST_ENV_SKIP      space-separated parts to leave alone: "postgres", "docker", "chromium", "nginx",
+#                               "prometheus"
 #   FASTFLOW_DOCKERD_LOG        dockerd's log file (default /var/log/fastflow-dockerd.log)
 set -euo pipefail
 
@@ -439,6 +440,55 @@ ensure_nginx() {
 	say "nginx ready ($("$nginx_bin" -v 2>&1); its service stopped, the tests start their own)"
 }
 
+readonly promtool_bin=/usr/bin/promtool
+readonly prometheus_bin=/usr/bin/prometheus
+
+# stop_prometheus_service stops the Prometheus service Debian's package
+# starts after installing it (it listens on :9090 and scrapes itself) and
+# keeps it from starting at boot. The tests start servers of their own on
+# 127.0.0.1 with their own configuration and storage.
+stop_prometheus_service() {
+	if [[ -d /run/systemd/system ]] && command -v systemctl >/dev/null 2>&1; then
+		systemctl disable --now prometheus >/dev/null 2>&1 || true
+	else
+		if [[ -x /etc/init.d/prometheus ]]; then
+			/etc/init.d/prometheus stop >/dev/null 2>&1 || true
+		fi
+		if command -v update-rc.d >/dev/null 2>&1; then
+			update-rc.d prometheus disable >/dev/null 2>&1 || true
+		fi
+	fi
+}
+
+# ensure_prometheus installs Debian's prometheus package for promtool
+# (check metrics, test rules) and the server the scrape test starts.
+ensure_prometheus() {
+	if [[ -x $promtool_bin && -x $prometheus_bin ]]; then
+		return 0
+	fi
+	if [[ $can_provision == false ]]; then
+		missing "promtool and prometheus ($promtool_bin; Debian package prometheus)"
+		return 0
+	fi
+	local policy=/usr/sbin/policy-rc.d made_policy=false
+	if [[ ! -e $policy ]]; then
+		printf '#!/bin/sh\n# test-env.sh: installing prometheus, start no service\nexit 101\n' >"$policy"
+		chmod 0755 "$policy"
+		made_policy=true
+	fi
+	local ok=true
+	apt_install prometheus || ok=false
+	if [[ $made_policy == true ]]; then
+		rm -f "$policy"
+	fi
+	if [[ $ok == false || ! -x $promtool_bin ]]; then
+		say "ERROR: apt-get install prometheus did not give $promtool_bin"
+		return 1
+	fi
+	stop_prometheus_service
+	say "prometheus ready ($("$promtool_bin" --version 2>&1 | head -n 1); its service stopped, the tests start their own)"
+}
+
 # ---------------------------------------------------------------------- main
 
 rc=0
@@ -453,5 +503,8 @@ if [[ $skip != *" chromium "* ]]; then
 fi
 if [[ $skip != *" nginx "* ]]; then
 	ensure_nginx || rc=1
+fi
+if [[ $skip != *" prometheus "* ]]; then
+	ensure_prometheus || rc=1
 fi
 exit "$rc"

@@ -58,6 +58,12 @@ type Config struct {
 	WebhookSecret string
 	RepoFullName  string
 	Branch        string
+	// Metrics serves GET /metrics behind the API's authentication (a
+	// bearer token or a session); nil leaves the route out.
+	Metrics http.Handler
+	// OnWebhook, if set, is told the status code of every answer of POST
+	// /hooks/github, for the delivery counters.
+	OnWebhook func(code int)
 	// ProbeTimeout bounds each check of one /health request. Default 2s.
 	ProbeTimeout time.Duration
 	// Timeouts bound what a connection may hold; the zero value of a
@@ -188,6 +194,7 @@ func New(cfg Config) (*Server, error) {
 	s.authRoutes()
 	s.apiRoutes()
 	s.webhookRoutes()
+	s.metricsRoutes()
 	s.uiRoutes()
 	return s, nil
 }

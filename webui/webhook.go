@@ -165,7 +165,7 @@ func (s *Server) webhookBranch() string { return s.cfg.Branch }
 func (s *Server) webhookRoutes() {
 	rc := newWebhookReceiver(s.webhookSecret(), s.webhookRepo(), s.webhookBranch(),
 		s.cfg.Store, s.cfg.Operator.RequestSyncTo, s.log.With("component", "webhook"))
-	s.handle("POST", "/hooks/github", true, rc.ServeHTTP)
+	s.handle("POST", "/hooks/github", true, s.observeWebhook(rc.ServeHTTP))
 }
 
 // ServeHTTP verifies the signature over the raw body before anything reads

@@ -40,7 +40,11 @@ type config struct {
 	GitHubAPIURL         string
 
 	ListenAddr string
-	BaseURL    string
+	// MetricsListenAddr (METRICS_LISTEN_ADDR) serves /metrics without
+	// authentication on an address of its own, meant for a private
+	// interface; empty serves it only on ListenAddr, behind a token.
+	MetricsListenAddr string
+	BaseURL           string
 	// TrustedProxies are the reverse proxies whose forwarded headers are
 	// believed (TRUSTED_PROXIES); empty believes none.
 	TrustedProxies []netip.Prefix
@@ -200,6 +204,7 @@ func configFrom(e env) (config, error) {
 		GitHubWebhookSecret:  str("GITHUB_WEBHOOK_SECRET", ""),
 		GitHubAPIURL:         str("GITHUB_API_URL", "https://api.github.com"),
 		ListenAddr:           str("LISTEN_ADDR", ":8080"),
+		MetricsListenAddr:    str("METRICS_LISTEN_ADDR", ""),
 		BaseURL:              str("BASE_URL", ""),
 		DockerHost:           str("DOCKER_HOST", ""),
 		WorkerImage:          str("WORKER_BASE_IMAGE", "ghcr.io/astral-sh/uv:python3.12-bookworm-slim"),

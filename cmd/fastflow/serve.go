@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/fastflow-dev/fastflow/operator"
+	"github.com/fastflow-dev/fastflow/operator/telemetry"
 	"github.com/fastflow-dev/fastflow/repo"
 	"github.com/fastflow-dev/fastflow/runtime"
 	"github.com/fastflow-dev/fastflow/runtime/docker"
@@ -74,6 +75,8 @@ func serveWith(ctx context.Context, cfg config, log *slog.Logger, ready chan<- s
 		RepoFullName:       repoFullName(cfg.GitRepoURL),
 		Branch:             cfg.GitBranch,
 		LogStreamRateLimit: cfg.LogStreamRateLimit,
+		Metrics:            parts.tel.Handler(),
+		OnWebhook:          func(code int) { parts.tel.WebhookDelivered(telemetry.WebhookOutcome(code)) },
 		Checks: []webui.Check{
 			{Name: "database", Critical: true, Probe: store.Ping},
 			// Not critical: with Docker down the UI, API and history still
@@ -90,6 +93,15 @@ func serveWith(ctx context.Context, cfg config, log *slog.Logger, ready chan<- s
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.ListenAddr, err)
 	}
+	var metricsLn net.Listener
+	if cfg.MetricsListenAddr != "" {
+		if metricsLn, err = net.Listen("tcp", cfg.MetricsListenAddr); err != nil {
+			_ = ln.Close()
+			return fmt.Errorf("listen on METRICS_LISTEN_ADDR %s: %w", cfg.MetricsListenAddr, err)
+		}
+		log.Info("serving metrics without authentication", "addr", metricsLn.Addr().String())
+	}
+
 	// The web UI's limits: header, body, write-progress and idle timeouts
 	// per route, and a bound on header size (webui.Timeouts).
 	srv := handler.HTTPServer()
@@ -100,6 +112,21 @@ func serveWith(ctx context.Context, cfg config, log *slog.Logger, ready chan<- s
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return op.Run(gctx) })
+	if metricsLn != nil {
+		msrv := metricsServer(parts.tel.Handler())
+		g.Go(func() error {
+			if err := msrv.Serve(metricsLn); !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("serve metrics: %w", err)
+			}
+			return nil
+		})
+		g.Go(func() error {
+			<-gctx.Done()
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
+			defer cancel()
+			return msrv.Shutdown(sctx)
+		})
+	}
 	if parts.checks != nil {
 		g.Go(func() error { return parts.checks.Run(gctx) })
 	}
@@ -125,6 +152,7 @@ type parts struct {
 	docker *docker.Client
 	vault  *secrets.Vault
 	checks *checks.Reporter // nil without a GitHub App
+	tel    *telemetry.Telemetry
 	op     *operator.Operator
 }
 
@@ -197,7 +225,31 @@ func assemble(ctx context.Context, cfg config, log *slog.Logger) (*parts, error)
 	}
 	opCfg.Secrets = vault
 	opCfg.Checks = p.checks
-	if p.op, err = operator.New(opCfg, syncer, store, p.docker); err != nil {
+	build := readBuildInfo()
+	p.tel, err = telemetry.New(telemetry.Config{
+		Version: build.Version, Commit: build.Commit, Schema: build.Schema,
+		// p.op is set below, before anything runs that could ask.
+		IsLive: func(name string) bool {
+			if p.op == nil {
+				return false
+			}
+			snap := p.op.Snapshot()
+			if snap == nil {
+				return false
+			}
+			_, ok := snap.Pipeline(name)
+			return ok
+		},
+		Queue:      store,
+		DockerPing: p.docker.Ping,
+		Logger:     log,
+	})
+	if err != nil {
+		return fail(err)
+	}
+	// The operator writes through the telemetry's store, which counts
+	// starts, finishes, fires and syncs as they are recorded.
+	if p.op, err = operator.New(opCfg, syncer, p.tel.WrapStore(store), p.docker); err != nil {
 		return fail(err)
 	}
 	return p, nil
