@@ -98,6 +98,7 @@ type Telemetry struct {
 	syncs        *prometheus.CounterVec
 	lastSync     prometheus.Gauge
 	webhooks     *prometheus.CounterVec
+	lastFailed   *prometheus.GaugeVec
 }
 
 // New builds the registry with every metric, the Go and process collectors.
@@ -138,6 +139,9 @@ func New(cfg Config) (*Telemetry, error) {
 	t.webhooks = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "fastflow_webhook_deliveries_total", Help: "GitHub webhook deliveries by outcome (accepted, refused, invalid, error).",
 	}, []string{"outcome"})
+	t.lastFailed = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "fastflow_pipeline_last_run_failed", Help: "1 when the latest finished run of a pipeline failed or timed out, 0 when it succeeded (since this process started).",
+	}, []string{"pipeline"})
 	build := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "fastflow_build_info", Help: "Always 1; the labels name the build.",
 		ConstLabels: prometheus.Labels{"version": cfg.Version, "commit": cfg.Commit, "schema": strconv.FormatInt(cfg.Schema, 10)},
@@ -151,7 +155,7 @@ func New(cfg Config) (*Telemetry, error) {
 	}
 	for _, c := range []prometheus.Collector{
 		t.runsStarted, t.runsFinished, t.runDuration, t.setup, t.fireDelay,
-		t.syncDuration, t.syncs, t.lastSync, t.webhooks, build,
+		t.syncDuration, t.syncs, t.lastSync, t.webhooks, t.lastFailed, build,
 		&scrapeCollector{t: t},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -208,6 +212,12 @@ func (t *Telemetry) RunFinished(r status.Run) {
 	t.runsFinished.WithLabelValues(p, string(r.Status), string(r.ErrorType)).Inc()
 	if !r.StartedAt.IsZero() && !r.FinishedAt.IsZero() && !r.FinishedAt.Before(r.StartedAt) {
 		t.runDuration.WithLabelValues(p, string(r.Status)).Observe(r.FinishedAt.Sub(r.StartedAt).Seconds())
+	}
+	switch r.Status {
+	case status.RunSuccess:
+		t.lastFailed.WithLabelValues(p).Set(0)
+	case status.RunFailed, status.RunTimeout:
+		t.lastFailed.WithLabelValues(p).Set(1)
 	}
 	if r.SetupDuration > 0 {
 		t.setup.WithLabelValues(p).Observe(r.SetupDuration.Seconds())

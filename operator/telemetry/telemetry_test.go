@@ -91,6 +91,7 @@ func TestRunEventsMoveCounters(t *testing.T) {
 		{"started folded", testutil.ToFloat64(tel.runsStarted.WithLabelValues(OtherPipeline, "manual")), 1},
 		{"finished hello OOM", testutil.ToFloat64(tel.runsFinished.WithLabelValues("hello", "FAILED", "OOM")), 1},
 		{"finished folded", testutil.ToFloat64(tel.runsFinished.WithLabelValues(OtherPipeline, "FAILED", "OOM")), 1},
+		{"last run failed", testutil.ToFloat64(tel.lastFailed.WithLabelValues("hello")), 1},
 		{"syncs updated", testutil.ToFloat64(tel.syncs.WithLabelValues("updated")), 1},
 		{"syncs failed", testutil.ToFloat64(tel.syncs.WithLabelValues("failed")), 1},
 		{"last success", testutil.ToFloat64(tel.lastSync), float64(now.Unix())},
