@@ -125,7 +125,17 @@ type Run struct {
 	// stored log (the log stream broke, or the log could not be written);
 	// Message says why.
 	LogIncomplete bool
+	// LogRemovedAt is when retention removed the run's log and metrics
+	// files (LogPath and MetricsPath are empty then), and
+	// LogRemovedReason which rule did. Zero while the files are kept.
+	// Only MarkLogsRemoved sets them: CreateRun ignores them and UpdateRun
+	// leaves them as stored.
+	LogRemovedAt     time.Time
+	LogRemovedReason string
 }
+
+// LogRemoved reports whether retention removed the run's files.
+func (r Run) LogRemoved() bool { return !r.LogRemovedAt.IsZero() }
 
 // Duration is the wall time from start to finish, zero until both are set.
 func (r Run) Duration() time.Duration {

@@ -60,6 +60,7 @@ type Store interface {
 	SecretStore
 	AuthStore
 	DeliveryStore
+	RetentionStore
 }
 
 // SyncStore records every repository sync.

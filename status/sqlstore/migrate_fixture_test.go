@@ -34,6 +34,7 @@ const fixtureKey = "B4emetpiAhNQP7_hSP95BSKNULlNCs_kDmvRSoxxTao="
 var fixtureChecks = map[int64]func(t *testing.T, s *Store){
 	1: checkFixture1,
 	2: checkFixture2,
+	3: checkFixture3,
 }
 
 // fixtureVersions lists the version of every fixture file, sorted.
@@ -504,5 +505,27 @@ func checkFixture2(t *testing.T, s *Store) {
 	}
 	if p, err := s.GetPipelineStats(ctx, "report"); err != nil || p.CancelledRuns != 5 || p.TotalRuns != 12 {
 		t.Errorf("report after one more cancel = %+v, %v; want 5 cancelled, 12 total", p, err)
+	}
+}
+
+// checkFixture3 reads back 00003.sql.
+func checkFixture3(t *testing.T, s *Store) {
+	ctx := t.Context()
+	const rev = "main@sha1:dddddddddddddddddddddddddddddddddddddddd"
+	id := func(n string) string { return "0195f000-0000-7000-8000-000000000" + n }
+	run := func(n string) status.Run {
+		return status.Run{ID: id(n), Pipeline: "nightly", Status: status.RunSuccess, ExitCode: intp(0), Revision: rev,
+			Trigger: status.TriggerSchedule, TriggeredBy: "scheduler", Attempt: 1, ContainerID: "c0ffee3" + n[2:],
+			UVVersion: "uv 0.9.4", SetupDuration: time.Second, PeakCPUPercent: 12.5, PeakRAMBytes: 2097152, Admitted: true}
+	}
+	removed, kept := run("301"), run("302")
+	removed.QueuedAt, removed.StartedAt, removed.FinishedAt = at(t, "2025-04-01T02:00:00Z"), at(t, "2025-04-01T02:00:01Z"), at(t, "2025-04-01T02:00:09Z")
+	removed.LogRemovedAt, removed.LogRemovedReason = at(t, "2025-05-01T03:00:00Z"), "LOG_RETENTION_DAYS"
+	kept.QueuedAt, kept.StartedAt, kept.FinishedAt = at(t, "2025-04-02T02:00:00Z"), at(t, "2025-04-02T02:00:01Z"), at(t, "2025-04-02T02:00:09Z")
+	kept.LogPath, kept.MetricsPath = "/data/logs/302.log", "/data/logs/302.metrics.jsonl"
+	checkRuns(t, s, []status.Run{removed, kept})
+	due, err := s.RunsDue(ctx, status.RetentionQuery{Pipeline: "nightly", Before: at(t, "2026-01-01T00:00:00Z"), Rows: true})
+	if err != nil || len(due) != 1 || due[0].ID != id("301") {
+		t.Errorf("RunsDue(rows) = %v, %v; want only %s (%s is the newest)", due, err, id("301"), id("302"))
 	}
 }

@@ -21,7 +21,7 @@ const runColumns = `id, pipeline, status, error_type, exit_code, message, revisi
 	trigger_type, triggered_by, attempt, retry_of, container_id, parameters, env_names,
 	queued_at, started_at, finished_at, uv_version, setup_duration_us, peak_cpu_percent,
 	peak_ram_bytes, soft_limit_exceeded, log_path, metrics_path, admitted, not_before,
-	request_env, log_incomplete`
+	request_env, log_incomplete, log_removed_at, log_removed_reason`
 
 // runMutable are the columns UpdateRun and TransitionRun write, in the
 // order of mutableArgs.
@@ -40,6 +40,7 @@ func normRun(r status.Run) status.Run {
 	r.StartedAt = normTime(r.StartedAt)
 	r.FinishedAt = normTime(r.FinishedAt)
 	r.NotBefore = normTime(r.NotBefore)
+	r.LogRemovedAt = normTime(r.LogRemovedAt)
 	r.SetupDuration = r.SetupDuration.Truncate(time.Microsecond)
 	if r.Status == status.RunRunning {
 		r.Admitted = true
@@ -146,6 +147,7 @@ func (s *Store) newRun(r status.Run) (status.Run, error) {
 	if r.Attempt == 0 {
 		r.Attempt = 1
 	}
+	r.LogRemovedAt, r.LogRemovedReason = time.Time{}, ""
 	r = normRun(r)
 	if err := checkRun(r); err != nil {
 		return status.Run{}, err
@@ -402,7 +404,8 @@ func scanRun(row rowScanner) (status.Run, error) {
 		&trig, &r.TriggeredBy, &attempt, &retryOf, &r.ContainerID, &params, &env,
 		scanTime(&r.QueuedAt), scanTime(&r.StartedAt), scanTime(&r.FinishedAt), &r.UVVersion,
 		&setupUS, &r.PeakCPUPercent, &r.PeakRAMBytes, &r.SoftLimitExceeded, &r.LogPath, &r.MetricsPath,
-		&r.Admitted, scanTime(&r.NotBefore), &reqEnv, &r.LogIncomplete)
+		&r.Admitted, scanTime(&r.NotBefore), &reqEnv, &r.LogIncomplete,
+		scanTime(&r.LogRemovedAt), &r.LogRemovedReason)
 	if err != nil {
 		return status.Run{}, err
 	}
