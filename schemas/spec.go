@@ -62,6 +62,18 @@ type Spec struct {
 	ConcurrencyPolicy ConcurrencyPolicy    `json:"concurrency_policy,omitempty"`
 	Secrets           []string             `json:"secrets,omitempty"`
 	Parameters        map[string]Parameter `json:"parameters,omitempty"`
+	// Retention overrides LOG_RETENTION_RUNS and LOG_RETENTION_DAYS for
+	// this pipeline; nil leaves them.
+	Retention *Retention `json:"retention,omitempty"`
+}
+
+// Retention is the optional "retention" object of pipeline.json. A nil
+// field leaves the installation's setting; 0 turns that rule off.
+type Retention struct {
+	// Runs keeps the files of this many newest runs.
+	Runs *int `json:"runs,omitempty"`
+	// Days removes the files of runs queued more than this many days ago.
+	Days *int `json:"days,omitempty"`
 }
 
 // IsEnabled reports whether schedules fire and manual runs are accepted (default true).

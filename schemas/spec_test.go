@@ -28,6 +28,7 @@ func TestSchemaMatchesSpec(t *testing.T) {
 		{"pipeline", raw, reflect.TypeFor[Spec]()},
 		{"schedule_object", defs["schedule_object"].(map[string]any), reflect.TypeFor[Schedule]()},
 		{"parameter", defs["parameter"].(map[string]any), reflect.TypeFor[Parameter]()},
+		{"retention", raw["properties"].(map[string]any)["retention"].(map[string]any), reflect.TypeFor[Retention]()},
 	}
 	for _, c := range checks {
 		t.Run(c.name, func(t *testing.T) {
