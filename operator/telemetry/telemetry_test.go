@@ -13,7 +13,7 @@ import (
 	"github.com/fastflow-dev/fastflow/status/sqlstore"
 )
 
-func newStore(t *testing.T) status.Store {
+func newStore(t testing.TB) status.Store {
 	t.Helper()
 	ctx := context.Background()
 	s, err := sqlstore.Open(ctx, sqlstore.Config{DataDir: t.TempDir()})
@@ -125,27 +125,31 @@ fastflow_build_info{commit="abc",schema="7",version="v1"} 1
 		"fastflow_runs_queued", "fastflow_runs_running", "fastflow_runs_oldest_queued_age_seconds", "fastflow_docker_up", "fastflow_build_info"); err != nil {
 		t.Error(err)
 	}
-	// One duration sample per finished run, one fire delay of 3 s.
-	if n := testutil.CollectAndCount(tel.runDuration); n != 2 {
-		t.Errorf("run duration series = %d, want 2", n)
+	// Both runs FAILED: one duration series with two samples; a last
+	// duration per pipeline label (4 s for the folded one).
+	if n := testutil.CollectAndCount(tel.runDuration); n != 1 {
+		t.Errorf("run duration series = %d, want 1", n)
+	}
+	if got := testutil.ToFloat64(tel.lastDuration.WithLabelValues(OtherPipeline)); got != 4 {
+		t.Errorf("last duration of %s = %v, want 4", OtherPipeline, got)
 	}
 	if err := testutil.GatherAndCompare(tel.Registry(), strings.NewReader(`
-# HELP fastflow_schedule_fire_delay_seconds How late a scheduled fire was claimed after its due time, by pipeline.
+# HELP fastflow_schedule_fire_delay_seconds How late a scheduled fire was claimed after its due time.
 # TYPE fastflow_schedule_fire_delay_seconds histogram
-fastflow_schedule_fire_delay_seconds_bucket{pipeline="hello",le="0.1"} 0
-fastflow_schedule_fire_delay_seconds_bucket{pipeline="hello",le="0.5"} 0
-fastflow_schedule_fire_delay_seconds_bucket{pipeline="hello",le="1"} 0
-fastflow_schedule_fire_delay_seconds_bucket{pipeline="hello",le="2"} 0
-fastflow_schedule_fire_delay_seconds_bucket{pipeline="hello",le="5"} 1
-fastflow_schedule_fire_delay_seconds_bucket{pipeline="hello",le="10"} 1
-fastflow_schedule_fire_delay_seconds_bucket{pipeline="hello",le="30"} 1
-fastflow_schedule_fire_delay_seconds_bucket{pipeline="hello",le="60"} 1
-fastflow_schedule_fire_delay_seconds_bucket{pipeline="hello",le="300"} 1
-fastflow_schedule_fire_delay_seconds_bucket{pipeline="hello",le="900"} 1
-fastflow_schedule_fire_delay_seconds_bucket{pipeline="hello",le="3600"} 1
-fastflow_schedule_fire_delay_seconds_bucket{pipeline="hello",le="+Inf"} 1
-fastflow_schedule_fire_delay_seconds_sum{pipeline="hello"} 3
-fastflow_schedule_fire_delay_seconds_count{pipeline="hello"} 1
+fastflow_schedule_fire_delay_seconds_bucket{le="0.1"} 0
+fastflow_schedule_fire_delay_seconds_bucket{le="0.5"} 0
+fastflow_schedule_fire_delay_seconds_bucket{le="1"} 0
+fastflow_schedule_fire_delay_seconds_bucket{le="2"} 0
+fastflow_schedule_fire_delay_seconds_bucket{le="5"} 1
+fastflow_schedule_fire_delay_seconds_bucket{le="10"} 1
+fastflow_schedule_fire_delay_seconds_bucket{le="30"} 1
+fastflow_schedule_fire_delay_seconds_bucket{le="60"} 1
+fastflow_schedule_fire_delay_seconds_bucket{le="300"} 1
+fastflow_schedule_fire_delay_seconds_bucket{le="900"} 1
+fastflow_schedule_fire_delay_seconds_bucket{le="3600"} 1
+fastflow_schedule_fire_delay_seconds_bucket{le="+Inf"} 1
+fastflow_schedule_fire_delay_seconds_sum 3
+fastflow_schedule_fire_delay_seconds_count 1
 `), "fastflow_schedule_fire_delay_seconds"); err != nil {
 		t.Error(err)
 	}
