@@ -11,6 +11,7 @@ import (
 
 	"github.com/fastflow-dev/fastflow/repo"
 	"github.com/fastflow-dev/fastflow/runtime"
+	"github.com/fastflow-dev/fastflow/schemas"
 	"github.com/fastflow-dev/fastflow/status"
 	"github.com/fastflow-dev/fastflow/status/checks"
 	"github.com/fastflow-dev/fastflow/status/logs"
@@ -88,6 +89,11 @@ type Config struct {
 	// LOGS_DIR, as {name, path}: DATA_DIR for the database and revisions.
 	DiskDirs [][2]string
 
+	// Retention removes old run logs and metrics files and, with
+	// HistoryDays, old run rows (LOG_RETENTION_RUNS, LOG_RETENTION_DAYS,
+	// RUN_HISTORY_DAYS); the zero value keeps everything.
+	Retention RetentionConfig
+
 	// Clock is the source of time for schedules, timeouts, stall checks,
 	// retry delays and backoff; nil is the real clock. For tests.
 	Clock Clock
@@ -131,6 +137,9 @@ func (c *Config) Validate() error {
 	}
 	if c.RetryDelay == 0 {
 		c.RetryDelay = 10 * time.Second
+	}
+	if err := c.Retention.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.Clock == nil {
 		c.Clock = realClock{}
@@ -188,6 +197,9 @@ type Operator struct {
 	runWG  sync.WaitGroup
 
 	preheat *preheater
+	// retention sweeps old logs and rows; Run starts its loop when a rule
+	// is set, and finished runs poke it.
+	retention *retention
 }
 
 // New checks its inputs; it starts nothing.
@@ -211,6 +223,7 @@ func New(cfg Config, syncer *repo.Syncer, store status.Store, rt runtime.Runtime
 		runCtx: context.Background(),
 	}
 	o.preheat = newPreheater(o)
+	o.retention = newRetention(cfg.Retention, store, cfg.Clock, cfg.Logger.With("component", "retention"), o.retentionSpec)
 	return o, nil
 }
 
@@ -267,6 +280,9 @@ func (o *Operator) Run(ctx context.Context) error {
 	defer loops.Wait()
 	loops.Go(func() { newScheduler(o).run(ctx) })
 	loops.Go(func() { o.dispatch(ctx) })
+	if r := o.cfg.Retention; r.Runs > 0 || r.Days > 0 || r.HistoryDays > 0 {
+		loops.Go(func() { o.retention.run(ctx) })
+	}
 
 	var tick <-chan time.Time
 	if o.cfg.SyncInterval > 0 {
@@ -469,4 +485,21 @@ func (o *Operator) collectRevisions(ctx context.Context) {
 	if len(removed) > 0 {
 		o.log.Info("removed old revisions", "count", len(removed))
 	}
+}
+
+// retentionSpec returns the retention object of a pipeline of the live
+// revision, nil when it has none or is not live.
+func (o *Operator) retentionSpec(name string) *schemas.Retention {
+	o.mu.Lock()
+	live := o.state.Live
+	o.mu.Unlock()
+	if live == nil {
+		return nil
+	}
+	for _, p := range live.Pipelines {
+		if p.Name == name {
+			return p.Spec.Retention
+		}
+	}
+	return nil
 }

@@ -554,6 +554,9 @@ func (o *Operator) storeFinal(ctx context.Context, log *slog.Logger, run status.
 		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		changed, err := o.store.FinishRun(actx, run, from...)
 		cancel()
+		if err == nil && changed {
+			o.retention.poke()
+		}
 		if err == nil || errors.Is(err, status.ErrNotFound) || errors.Is(err, status.ErrInvalidArgument) {
 			return changed, err
 		}

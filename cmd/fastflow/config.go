@@ -61,6 +61,12 @@ type config struct {
 	RetryAttempts     int
 	LogMaxSizeMB      int
 	MinFreeDisk       int64
+	// LogRetentionRuns, LogRetentionDays and RunHistoryDays are the
+	// retention rules (0: keep); RetentionInterval the sweep period.
+	LogRetentionRuns  int
+	LogRetentionDays  int
+	RunHistoryDays    int
+	RetentionInterval time.Duration
 	ShutdownPolicy    string
 
 	PreHeat            bool
@@ -216,6 +222,10 @@ func configFrom(e env) (config, error) {
 		RetryAttempts:        num("RETRY_ATTEMPTS", 0),
 		LogMaxSizeMB:         num("LOG_MAX_SIZE_MB", 0),
 		MinFreeDisk:          size("MIN_FREE_DISK", "100m"),
+		LogRetentionRuns:     num("LOG_RETENTION_RUNS", 0),
+		LogRetentionDays:     num("LOG_RETENTION_DAYS", 0),
+		RunHistoryDays:       num("RUN_HISTORY_DAYS", 0),
+		RetentionInterval:    dur("RETENTION_INTERVAL"),
 		ShutdownPolicy:       str("SHUTDOWN_POLICY", "detach"),
 		PreHeat:              boolean("UV_PRE_HEAT", true),
 		EncryptionKey:        str("ENCRYPTION_KEY", ""),

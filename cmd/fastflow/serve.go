@@ -360,6 +360,8 @@ func operatorConfig(cfg config, log *slog.Logger) (operator.Config, error) {
 		ShutdownPolicy:    cfg.ShutdownPolicy,
 		PreHeat:           cfg.PreHeat,
 		Logger:            log,
+		Retention: operator.RetentionConfig{Runs: cfg.LogRetentionRuns, Days: cfg.LogRetentionDays,
+			HistoryDays: cfg.RunHistoryDays, Interval: cfg.RetentionInterval},
 	}
 	if cfg.UVFindLinks != "" {
 		// A wheelhouse on the host: mounted read-only where uv looks.
