@@ -249,7 +249,11 @@ type runJSON struct {
 	SoftLimitExceeded bool              `json:"soft_limit_exceeded"`
 	ContainerID       string            `json:"container_id"`
 	LogURL            string            `json:"log_url"`
-	MetricsURL        string            `json:"metrics_url"`
+	// LogRemovedAt and LogRemovedReason are set once retention removed
+	// the run's log and metrics files; log_url then answers 410.
+	LogRemovedAt     *time.Time `json:"log_removed_at,omitempty"`
+	LogRemovedReason string     `json:"log_removed_reason,omitempty"`
+	MetricsURL       string     `json:"metrics_url"`
 	// Queued is set for PENDING runs only: true while the run waits for
 	// one of the MAX_CONCURRENT_RUNS slots, false once it holds one and is
 	// starting.
@@ -362,6 +366,8 @@ func newRunJSON(r status.Run) runJSON {
 		MetricsURL:        "/api/runs/" + r.ID + "/metrics",
 		NotBefore:         timeOrNil(r.NotBefore),
 		LogIncomplete:     r.LogIncomplete,
+		LogRemovedAt:      timeOrNil(r.LogRemovedAt),
+		LogRemovedReason:  r.LogRemovedReason,
 	}
 	if r.Status == status.RunPending {
 		queued := !r.Admitted

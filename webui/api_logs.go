@@ -43,7 +43,7 @@ func intParam(r *http.Request, key string, def, lo, hi int64) (int64, error) {
 // with ?download=1.
 func (s *Server) apiRunLogs(w http.ResponseWriter, r *http.Request) {
 	run, ok := s.runFromPath(w, r)
-	if !ok {
+	if !ok || logGone(w, run) {
 		return
 	}
 	q := r.URL.Query()
@@ -216,7 +216,7 @@ func readMetrics(run status.Run) ([]metrics.Point, error) {
 
 func (s *Server) apiRunMetrics(w http.ResponseWriter, r *http.Request) {
 	run, ok := s.runFromPath(w, r)
-	if !ok {
+	if !ok || logGone(w, run) {
 		return
 	}
 	pts, err := readMetrics(run)

@@ -224,7 +224,7 @@ func (s *Server) endStream(r *http.Request, run status.Run, err error) {
 // line, id = line number, data = the line as JSON.
 func (s *Server) apiStreamLogs(w http.ResponseWriter, r *http.Request) {
 	run, after, ok := s.streamSetup(w, r)
-	if !ok {
+	if !ok || logGone(w, run) {
 		return
 	}
 	src := logs.NewFileSource(run.LogPath)
@@ -238,7 +238,7 @@ func (s *Server) apiStreamLogs(w http.ResponseWriter, r *http.Request) {
 // point a second they need no rate limit.
 func (s *Server) apiStreamMetrics(w http.ResponseWriter, r *http.Request) {
 	run, after, ok := s.streamSetup(w, r)
-	if !ok {
+	if !ok || logGone(w, run) {
 		return
 	}
 	err := serveStream(r.Context(), w, s.cfg.Operator.MetricHubs(), metricsSource{run}, s.getRunFunc(run.ID), run.ID,

@@ -111,6 +111,8 @@ type runPageView struct {
 	Queued bool
 	// Removed: the run's pipeline is not in the live revision any more.
 	Removed bool
+	// LogRemoved says when retention removed the log ("" while kept).
+	LogRemoved string
 }
 
 func (s *Server) loadRun(w http.ResponseWriter, r *http.Request, u *ui) (status.Run, bool) {
@@ -145,6 +147,7 @@ func (s *Server) uiRun(w http.ResponseWriter, r *http.Request, u *ui) {
 		v.Chain = runViews(chain)
 	}
 	var lines []logs.Line
+	v.LogRemoved = logRemovedText(run)
 	if run.LogPath != "" {
 		lines, err = logs.Tail(run.LogPath, uiLogLines)
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
