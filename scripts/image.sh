@@ -82,9 +82,11 @@ rootfs_key=$(key "version=$base_version" "release=$codename" "arch=$arch" "${pac
 	"$(sha256sum <"$root/scripts/apt-sources.sh")")
 entrypoint=$root/scripts/postgres-entrypoint.sh
 certs_sum=$(sha256sum </etc/ssl/certs/ca-certificates.crt)
-go_key=$(key "$rootfs_key" "$gover" "$certs_sum" "$(sha256sum <"$0")")
-static_key=$(key "$rootfs_key" "$certs_sum" "$(sha256sum <"$0")")
-postgres_key=$(key "$rootfs_key" "$(sha256sum <"$entrypoint")" "$(sha256sum <"$0")")
+# Not this script's hash: editing the image build below must not rebuild
+# the bases (and with them every cached layer). Bump base_version instead.
+go_key=$(key "$rootfs_key" "$gover" "$certs_sum")
+static_key=$(key "$rootfs_key" "$certs_sum")
+postgres_key=$(key "$rootfs_key" "$(sha256sum <"$entrypoint")")
 
 # stale IMAGE KEY: whether IMAGE must be (re)built. Each base is rebuilt on
 # its own, so a new PostgreSQL entrypoint does not invalidate the Go
@@ -206,10 +208,19 @@ precompile=$(CGO_ENABLED=0 go list -tags timetzdata -deps \
 t=$(now_ms)
 # The legacy builder: Debian's dockerd 20.10 has no buildx here. The host
 # network lets `go mod download` reach the module proxy this machine uses.
-DOCKER_BUILDKIT=0 docker build --quiet --network host \
-	--build-arg GO_IMAGE=$go_image --build-arg RUNTIME_IMAGE=$static_image \
-	--build-arg "GOPROXY=$(go env GOPROXY)" --build-arg "GOFLAGS=-mod=readonly" \
-	--build-arg "VERSION=$version" --build-arg "COMMIT=$commit" --build-arg "PRECOMPILE=$precompile" \
-	-t "$image" "$root" >"$log" 2>&1 || die "docker build failed: $(tail -n 30 "$log") (run: DOCKER_BUILDKIT=0 docker build --network host --build-arg GO_IMAGE=$go_image --build-arg RUNTIME_IMAGE=$static_image .)"
+build() {
+	DOCKER_BUILDKIT=0 docker build --network host \
+		--build-arg GO_IMAGE=$go_image --build-arg RUNTIME_IMAGE=$static_image \
+		--build-arg "GOPROXY=$(go env GOPROXY)" --build-arg "GOFLAGS=-mod=readonly" \
+		--build-arg "VERSION=$version" --build-arg "COMMIT=$commit" --build-arg "PRECOMPILE=$precompile" \
+		-t "$image" "$root" >"$log" 2>&1
+}
+# Once more on failure: the module download crosses the network.
+if ! build; then
+	say "docker build failed; once more: $(tail -n 5 "$log" | tr '\n' ' ')"
+	build || die "docker build failed:
+$(tail -n 40 "$log")
+(run: DOCKER_BUILDKIT=0 docker build --network host --build-arg GO_IMAGE=$go_image --build-arg RUNTIME_IMAGE=$static_image .)"
+fi
 size=$(docker image inspect -f '{{.Size}}' "$image")
 say "built $image ($((size / 1000000)) MB, $version) in $(secs "$t") s; total $(secs "$t_start") s"
