@@ -109,11 +109,11 @@ func newProject(t testing.TB, gitURL string, env map[string]string, profile stri
 	}
 	writeFile(t, filepath.Join(p.dir, ".env"), b.String())
 	override := filepath.Join(p.dir, "compose.test.yaml")
-	writeFile(t, override, `services:
+	writeFile(t, override, fmt.Sprintf(`services:
   fastflow:
     extra_hosts:
-      - "host.docker.internal:host-gateway"
-`)
+      - "host.docker.internal:%s"
+`, hostAddress(t)))
 	p.files = []string{filepath.Join(root, "docker-compose.yaml"), override}
 	t.Cleanup(func() {
 		// Logs first: they are what explains a failure.
@@ -440,6 +440,35 @@ func serveGit(t testing.TB, dir string) string {
 	})
 	_, port, _ := net.SplitHostPort(l.Addr().String())
 	return "http://host.docker.internal:" + port + "/" + filepath.Base(dir)
+}
+
+// hostAddress is an address of this host that containers reach through
+// their network's gateway: the first IPv4 address of an interface that is
+// not loopback or Docker's own. Docker's "host-gateway" would do only while
+// its docker0 bridge exists, which a daemon started with --bridge=none (the
+// chaos tests' private one) does not keep.
+func hostAddress(t testing.TB) string {
+	t.Helper()
+	ifaces, err := net.Interfaces()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ifc := range ifaces {
+		if ifc.Flags&net.FlagUp == 0 || ifc.Flags&net.FlagLoopback != 0 ||
+			strings.HasPrefix(ifc.Name, "docker") || strings.HasPrefix(ifc.Name, "br-") || strings.HasPrefix(ifc.Name, "veth") {
+			continue
+		}
+		addrs, err := ifc.Addrs()
+		if err != nil {
+			continue
+		}
+		for _, a := range addrs {
+			if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil && !n.IP.IsLinkLocalUnicast() {
+				return n.IP.String()
+			}
+		}
+	}
+	return "host-gateway"
 }
 
 func freePort(t testing.TB) string {
