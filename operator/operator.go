@@ -94,6 +94,10 @@ type Config struct {
 	// RUN_HISTORY_DAYS); the zero value keeps everything.
 	Retention RetentionConfig
 
+	// Observer hears about removals by retention and the janitor; nil
+	// reports to nobody.
+	Observer Observer
+
 	// Clock is the source of time for schedules, timeouts, stall checks,
 	// retry delays and backoff; nil is the real clock. For tests.
 	Clock Clock
@@ -143,6 +147,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Clock == nil {
 		c.Clock = realClock{}
+	}
+	if c.Observer == nil {
+		c.Observer = nopObserver{}
 	}
 	return errors.Join(errs...)
 }
@@ -223,7 +230,7 @@ func New(cfg Config, syncer *repo.Syncer, store status.Store, rt runtime.Runtime
 		runCtx: context.Background(),
 	}
 	o.preheat = newPreheater(o)
-	o.retention = newRetention(cfg.Retention, store, cfg.Clock, cfg.Logger.With("component", "retention"), o.retentionSpec)
+	o.retention = newRetention(cfg.Retention, store, cfg.Clock, cfg.Logger.With("component", "retention"), o.retentionSpec, cfg.Observer)
 	return o, nil
 }
 

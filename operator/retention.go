@@ -59,18 +59,22 @@ type retention struct {
 	// specs returns the retention object of a pipeline of the live
 	// revision, nil when it has none or is not live.
 	specs func(pipeline string) *schemas.Retention
+	obs   Observer
 	poked chan struct{}
 }
 
 func newRetention(cfg RetentionConfig, store status.Store, clk Clock, log *slog.Logger,
-	specs func(string) *schemas.Retention) *retention {
+	specs func(string) *schemas.Retention, obs Observer) *retention {
 	if cfg.Interval <= 0 {
 		cfg.Interval = time.Hour
 	}
 	if cfg.Batch <= 0 {
 		cfg.Batch = 500
 	}
-	return &retention{cfg: cfg, store: store, clk: clk, log: log, specs: specs, poked: make(chan struct{}, 1)}
+	if obs == nil {
+		obs = nopObserver{}
+	}
+	return &retention{cfg: cfg, store: store, clk: clk, log: log, specs: specs, obs: obs, poked: make(chan struct{}, 1)}
 }
 
 // poke asks for a sweep; pokes while one is pending merge.
@@ -164,6 +168,11 @@ func (rt *retention) sweep(ctx context.Context) (sweepResult, error) {
 			if n == 0 {
 				break
 			}
+		}
+	}
+	for kind, n := range map[string]int64{"logs": res.Logs, "runs": res.Rows, "records": res.Records} {
+		if n > 0 {
+			rt.obs.Removed(ComponentRetention, kind, int(n))
 		}
 	}
 	if res.Logs+res.Rows+res.Records > 0 {

@@ -78,7 +78,7 @@ func BenchmarkRetentionSweep(b *testing.B) {
 		}
 		clk := fake.NewClock(start.AddDate(1, 0, 0))
 		rt := newRetention(RetentionConfig{Days: 30, HistoryDays: 60}, store, clk,
-			slog.New(slog.NewTextHandler(io.Discard, nil)), func(string) *schemas.Retention { return nil })
+			slog.New(slog.NewTextHandler(io.Discard, nil)), func(string) *schemas.Retention { return nil }, nil)
 
 		readCtx, stopReads := context.WithCancel(ctx)
 		var lat []time.Duration

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -23,6 +24,28 @@ type retentionEnv struct {
 	logs  string
 	clk   *fake.Clock
 	start time.Time
+	obs   *countingObserver
+}
+
+// countingObserver sums the removals reported to it by component and kind.
+type countingObserver struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (c *countingObserver) Removed(component, kind string, n int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n == nil {
+		c.n = map[string]int{}
+	}
+	c.n[component+"/"+kind] += n
+}
+
+func (c *countingObserver) count(key string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n[key]
 }
 
 func newRetentionEnv(t *testing.T, n int, pipelines ...string) *retentionEnv {
@@ -36,7 +59,7 @@ func newRetentionEnv(t *testing.T, n int, pipelines ...string) *retentionEnv {
 	if err := store.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	e := &retentionEnv{store: store, logs: t.TempDir(), start: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	e := &retentionEnv{store: store, logs: t.TempDir(), start: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), obs: &countingObserver{}}
 	e.clk = fake.NewClock(e.start.AddDate(0, 0, n))
 	for _, p := range pipelines {
 		for i := range n {
@@ -74,7 +97,7 @@ func (e *retentionEnv) addRun(t *testing.T, p string, day int, st status.RunStat
 
 func (e *retentionEnv) sweeper(cfg RetentionConfig, specs map[string]*schemas.Retention) *retention {
 	return newRetention(cfg, e.store, e.clk, slog.New(slog.NewTextHandler(io.Discard, nil)),
-		func(p string) *schemas.Retention { return specs[p] })
+		func(p string) *schemas.Retention { return specs[p] }, e.obs)
 }
 
 // kept lists which runs of p still have both files and no removal mark,
@@ -164,6 +187,9 @@ func TestRetentionDaysAndHistory(t *testing.T) {
 	// Now is day 10: rows before day 3 go, files before day 6.
 	if res.Rows != 3 || res.Logs != 3 {
 		t.Errorf("sweep = %+v, want 3 rows and 3 logs", res)
+	}
+	if got := [2]int{e.obs.count("retention/runs"), e.obs.count("retention/logs")}; got != [2]int{3, 3} {
+		t.Errorf("observer heard %v runs and logs removed, want 3 and 3", got)
 	}
 	want := append([]string{running.ID}, ids3("a", 6, 7, 8, 9)...)
 	if got := e.kept(t, "a"); fmt.Sprint(got) != fmt.Sprint(want) {

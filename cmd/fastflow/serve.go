@@ -248,7 +248,9 @@ func assemble(ctx context.Context, cfg config, log *slog.Logger) (*parts, error)
 		return fail(err)
 	}
 	// The operator writes through the telemetry's store, which counts
-	// starts, finishes, fires and syncs as they are recorded.
+	// starts, finishes, fires and syncs as they are recorded, and reports
+	// its removals to it.
+	opCfg.Observer = p.tel
 	if p.op, err = operator.New(opCfg, syncer, p.tel.WrapStore(store), p.docker); err != nil {
 		return fail(err)
 	}

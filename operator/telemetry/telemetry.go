@@ -100,6 +100,7 @@ type Telemetry struct {
 	webhooks     *prometheus.CounterVec
 	lastFailed   *prometheus.GaugeVec
 	lastDuration *prometheus.GaugeVec
+	removed      *prometheus.CounterVec
 }
 
 // New builds the registry with every metric, the Go and process collectors.
@@ -149,6 +150,9 @@ func New(cfg Config) (*Telemetry, error) {
 	t.lastFailed = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "fastflow_pipeline_last_run_failed", Help: "1 when the latest finished run of a pipeline failed or timed out, 0 when it succeeded (since this process started).",
 	}, []string{"pipeline"})
+	t.removed = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "fastflow_housekeeping_removed_total", Help: "Objects removed by retention and the janitor, by component and kind (logs, runs, records, containers, volumes, revisions, temp_dirs, images, uv_cache).",
+	}, []string{"component", "kind"})
 	build := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "fastflow_build_info", Help: "Always 1; the labels name the build.",
 		ConstLabels: prometheus.Labels{"version": cfg.Version, "commit": cfg.Commit, "schema": strconv.FormatInt(cfg.Schema, 10)},
@@ -162,7 +166,7 @@ func New(cfg Config) (*Telemetry, error) {
 	}
 	for _, c := range []prometheus.Collector{
 		t.runsStarted, t.runsFinished, t.runDuration, t.setup, t.fireDelay,
-		t.syncDuration, t.syncs, t.lastSync, t.webhooks, t.lastFailed, t.lastDuration, build,
+		t.syncDuration, t.syncs, t.lastSync, t.webhooks, t.lastFailed, t.lastDuration, t.removed, build,
 		&scrapeCollector{t: t},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -192,6 +196,16 @@ func (t *Telemetry) Handler() http.Handler {
 // outcomes.
 func (t *Telemetry) WebhookDelivered(outcome string) {
 	t.webhooks.WithLabelValues(outcome).Inc()
+}
+
+// Removed counts n objects of one kind removed by retention or the
+// janitor; it is the operator.Observer the operator reports to. component
+// and kind come from the operator's fixed sets, so the label values stay
+// few.
+func (t *Telemetry) Removed(component, kind string, n int) {
+	if n > 0 {
+		t.removed.WithLabelValues(component, kind).Add(float64(n))
+	}
 }
 
 // WebhookOutcome maps the status code the receiver answered to an outcome.

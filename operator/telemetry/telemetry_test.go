@@ -194,3 +194,24 @@ func TestGoAndProcessCollectors(t *testing.T) {
 		}
 	}
 }
+
+// Removals add up per component and kind; a zero count makes no series.
+func TestRemovedCounts(t *testing.T) {
+	t.Parallel()
+	tel, err := New(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tel.Removed("retention", "logs", 3)
+	tel.Removed("retention", "logs", 2)
+	tel.Removed("janitor", "containers", 1)
+	tel.Removed("janitor", "volumes", 0)
+	if err := testutil.CollectAndCompare(tel.removed, strings.NewReader(`
+# HELP fastflow_housekeeping_removed_total Objects removed by retention and the janitor, by component and kind (logs, runs, records, containers, volumes, revisions, temp_dirs, images, uv_cache).
+# TYPE fastflow_housekeeping_removed_total counter
+fastflow_housekeeping_removed_total{component="janitor",kind="containers"} 1
+fastflow_housekeeping_removed_total{component="retention",kind="logs"} 5
+`)); err != nil {
+		t.Error(err)
+	}
+}
