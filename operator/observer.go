@@ -5,9 +5,9 @@ package operator
 // synchronously from its sweeps: implementations must not block.
 type Observer interface {
 	// Removed reports n objects of one kind removed by one component:
-	// component is "retention" or "janitor"; kind names the object
-	// ("logs", "runs", "records", "containers", "volumes", "revisions",
-	// "temp_dirs", "images", "uv_cache").
+	// component is "retention", "janitor" or "uv_cache"; kind names the
+	// object ("logs", "runs", "records", "containers", "volumes",
+	// "revisions", "temp_dirs", "images", "entries").
 	Removed(component, kind string, n int)
 }
 

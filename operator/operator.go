@@ -94,6 +94,10 @@ type Config struct {
 	// RUN_HISTORY_DAYS); the zero value keeps everything.
 	Retention RetentionConfig
 
+	// UVCache measures the host's uv cache and trims it to its maximum
+	// size (UV_CACHE_DIR, UV_CACHE_MAX_SIZE); a zero value is off.
+	UVCache UVCacheConfig
+
 	// Observer hears about removals by retention and the janitor; nil
 	// reports to nobody.
 	Observer Observer
@@ -122,6 +126,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxConcurrentRuns == 0 {
 		c.MaxConcurrentRuns = 10
+	}
+	if c.UVCache.MaxBytes < 0 {
+		errs = append(errs, errors.New("operator: UV_CACHE_MAX_SIZE must not be negative"))
 	}
 	if c.MinFreeDisk < 0 {
 		errs = append(errs, errors.New("operator: MIN_FREE_DISK must not be negative"))
@@ -164,6 +171,9 @@ type SyncState struct {
 	LastSuccess time.Time
 	// Running reports a sync in progress.
 	Running bool
+	// UVCache is the uv cache's size and last clean-up (zero Dir: not
+	// measured here).
+	UVCache UVCacheState
 }
 
 // Operator is the control loop. Create it with New, then call Run; the other
@@ -207,6 +217,9 @@ type Operator struct {
 	// retention sweeps old logs and rows; Run starts its loop when a rule
 	// is set, and finished runs poke it.
 	retention *retention
+	// uvcache measures and trims the uv cache; Run starts its loop when
+	// the cache is on this host.
+	uvcache *cacheKeeper
 }
 
 // New checks its inputs; it starts nothing.
@@ -230,6 +243,7 @@ func New(cfg Config, syncer *repo.Syncer, store status.Store, rt runtime.Runtime
 		runCtx: context.Background(),
 	}
 	o.preheat = newPreheater(o)
+	o.uvcache = newCacheKeeper(cfg.UVCache, cfg.Clock, cfg.Logger.With("component", "uv-cache"), cfg.Observer)
 	o.retention = newRetention(cfg.Retention, store, cfg.Clock, cfg.Logger.With("component", "retention"), o.retentionSpec, cfg.Observer)
 	return o, nil
 }
@@ -289,6 +303,9 @@ func (o *Operator) Run(ctx context.Context) error {
 	loops.Go(func() { o.dispatch(ctx) })
 	if r := o.cfg.Retention; r.Runs > 0 || r.Days > 0 || r.HistoryDays > 0 {
 		loops.Go(func() { o.retention.run(ctx) })
+	}
+	if o.uvcache.enabled() {
+		loops.Go(func() { o.uvcache.run(ctx) })
 	}
 
 	var tick <-chan time.Time
@@ -405,8 +422,10 @@ func (o *Operator) Snapshot() *repo.Snapshot {
 // SyncState returns a copy of the sync state.
 func (o *Operator) SyncState() SyncState {
 	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.state
+	st := o.state
+	o.mu.Unlock()
+	st.UVCache = o.uvcache.snapshot()
+	return st
 }
 
 func (o *Operator) syncOnce(ctx context.Context, trigger string) {

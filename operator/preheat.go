@@ -199,6 +199,7 @@ func (h *preheater) run(ctx context.Context, wu *warmup) {
 	p := wu.pipeline
 	log := o.log.With("pipeline", p.Name, "revision", repo.ShortSHA(wu.revision), "requirements", repo.ShortSHA(p.RequirementsHash))
 	defer func() {
+		o.uvcache.poke()
 		close(wu.done)
 		h.mu.Lock()
 		if h.warming[p.Name] == wu {

@@ -104,11 +104,23 @@ func (e *retentionEnv) sweeper(cfg RetentionConfig, specs map[string]*schemas.Re
 // checking that files and rows agree.
 func (e *retentionEnv) kept(t *testing.T, p string) []string {
 	t.Helper()
+	ids, problems := e.state(t, p)
+	for _, msg := range problems {
+		t.Error(msg)
+	}
+	return ids
+}
+
+// state lists the runs of p that keep their files, and every run whose
+// files and mark disagree. While a sweep runs that is expected for a
+// moment (files go before the mark is written), so the loop test waits
+// for a state without problems.
+func (e *retentionEnv) state(t *testing.T, p string) (kept, problems []string) {
+	t.Helper()
 	page, err := e.store.ListRuns(t.Context(), status.RunFilter{Pipeline: p, Order: status.OrderAsc, Limit: 1000})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []string
 	for _, r := range page.Runs {
 		id := r.ID
 		_, logErr := os.Stat(filepath.Join(e.logs, p, id+".log"))
@@ -116,16 +128,16 @@ func (e *retentionEnv) kept(t *testing.T, p string) []string {
 		switch {
 		case r.LogRemoved():
 			if logErr == nil || metErr == nil || r.LogPath != "" || r.MetricsPath != "" {
-				t.Errorf("run %s is marked removed but keeps files or paths", id)
+				problems = append(problems, fmt.Sprintf("run %s is marked removed but keeps files or paths", id))
 			}
 		default:
 			if logErr != nil || metErr != nil {
-				t.Errorf("run %s is not marked but lost a file: %v %v", id, logErr, metErr)
+				problems = append(problems, fmt.Sprintf("run %s is not marked but lost a file: %v %v", id, logErr, metErr))
 			}
-			out = append(out, id)
+			kept = append(kept, id)
 		}
 	}
-	return out
+	return kept, problems
 }
 
 func ids3(p string, days ...int) []string {
@@ -225,9 +237,13 @@ func TestRetentionLoop(t *testing.T) {
 	waitKept := func(want []string) {
 		t.Helper()
 		deadline := time.Now().Add(10 * time.Second)
-		for fmt.Sprint(e.kept(t, "a")) != fmt.Sprint(want) {
+		for {
+			got, problems := e.state(t, "a")
+			if len(problems) == 0 && fmt.Sprint(got) == fmt.Sprint(want) {
+				return
+			}
 			if time.Now().After(deadline) {
-				t.Fatalf("kept %v, want %v", e.kept(t, "a"), want)
+				t.Fatalf("kept %v, want %v; %v", got, want, problems)
 			}
 			time.Sleep(10 * time.Millisecond)
 		}

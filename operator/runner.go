@@ -556,6 +556,7 @@ func (o *Operator) storeFinal(ctx context.Context, log *slog.Logger, run status.
 		cancel()
 		if err == nil && changed {
 			o.retention.poke()
+			o.uvcache.poke()
 		}
 		if err == nil || errors.Is(err, status.ErrNotFound) || errors.Is(err, status.ErrInvalidArgument) {
 			return changed, err

@@ -713,6 +713,22 @@ type syncStatusJSON struct {
 	Last          *syncJSON     `json:"last"`
 	History       []syncJSON    `json:"history"`
 	PreHeat       []preheatJSON `json:"preheat"`
+	UVCache       *uvCacheJSON  `json:"uv_cache"`
+}
+
+// uvCacheJSON is the uv cache's size and last clean-up; null when the
+// operator does not measure it (the cache is not on its host).
+type uvCacheJSON struct {
+	Bytes            int64      `json:"bytes"`
+	MaxBytes         int64      `json:"max_bytes"`
+	MeasuredAt       *time.Time `json:"measured_at"`
+	LastCleanupAt    *time.Time `json:"last_cleanup_at"`
+	LastRemoved      int        `json:"last_removed"`
+	LastRemovedBytes int64      `json:"last_removed_bytes"`
+	// CleanupPendingSince is set while the cache is over its limit but
+	// in use by runs or warm-ups.
+	CleanupPendingSince *time.Time `json:"cleanup_pending_since"`
+	Error               string     `json:"error,omitempty"`
 }
 
 // preheatJSON is one pipeline's dependency cache state.
@@ -730,6 +746,11 @@ const syncHistory = 10
 func (s *Server) apiSyncStatus(w http.ResponseWriter, r *http.Request) {
 	st := s.cfg.Operator.SyncState()
 	out := syncStatusJSON{Running: st.Running, LastSuccessAt: timeOrNil(st.LastSuccess), History: []syncJSON{}}
+	if c := st.UVCache; !c.MeasuredAt.IsZero() {
+		out.UVCache = &uvCacheJSON{Bytes: c.Bytes, MaxBytes: c.MaxBytes, MeasuredAt: timeOrNil(c.MeasuredAt),
+			LastCleanupAt: timeOrNil(c.LastCleanup), LastRemoved: c.LastRemoved, LastRemovedBytes: c.LastRemovedBytes,
+			CleanupPendingSince: timeOrNil(c.Postponed), Error: c.Error}
+	}
 	if st.Live != nil {
 		out.Revision, out.Branch, out.CommitMessage = st.Live.Revision, st.Live.Branch, st.Live.CommitMessage
 		out.CommitAuthor, out.CommittedAt = st.Live.CommitAuthor, timeOrNil(st.Live.CommittedAt)

@@ -123,6 +123,10 @@ func newAPIEnv(t testing.TB, o apiEnvOptions) *apiEnv {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 		cfg.Logger = logger
 	}
+	if o.docker {
+		// As in production: the operator measures the cache the runs use.
+		cfg.UVCache.Dir = uvCache
+	}
 	if o.opCfg != nil {
 		o.opCfg(&cfg)
 	}

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"slices"
 	"time"
+
+	"github.com/fastflow-dev/fastflow/operator"
 )
 
 // syncRow is one sync attempt on the sync page.
@@ -28,12 +30,49 @@ type syncPageView struct {
 	History                                                                 []syncRow
 	LastError                                                               *syncRow
 	PreHeat                                                                 []preheatRow
+	UVCache                                                                 *uvCacheView
+}
+
+// uvCacheView is the uv cache's size and last clean-up on the sync page.
+type uvCacheView struct {
+	Size, Max, LastRemovedSize       string
+	Over                             bool
+	LastRemoved                      int
+	MeasuredAt, LastCleanup, Pending *time.Time
+	Error                            string
+}
+
+func newUVCacheView(st operator.UVCacheState) *uvCacheView {
+	if st.MeasuredAt.IsZero() {
+		return nil
+	}
+	v := &uvCacheView{Size: cacheSize(st.Bytes), Max: "no limit", LastRemoved: st.LastRemoved,
+		LastRemovedSize: cacheSize(st.LastRemovedBytes), MeasuredAt: timeOrNil(st.MeasuredAt),
+		LastCleanup: timeOrNil(st.LastCleanup), Pending: timeOrNil(st.Postponed), Error: st.Error}
+	if st.MaxBytes > 0 {
+		v.Max, v.Over = cacheSize(st.MaxBytes), st.Bytes > st.MaxBytes
+	}
+	return v
+}
+
+// cacheSize writes a folder's size to one decimal in binary units.
+func cacheSize(n int64) string {
+	units := []string{"B", "KiB", "MiB", "GiB", "TiB"}
+	f, i := float64(n), 0
+	for f >= 1024 && i < len(units)-1 {
+		f /= 1024
+		i++
+	}
+	if i == 0 {
+		return fmt.Sprintf("%d B", n)
+	}
+	return fmt.Sprintf("%.1f %s", f, units[i])
 }
 
 func (s *Server) uiSync(w http.ResponseWriter, r *http.Request, u *ui) {
 	ctx := r.Context()
 	st := s.cfg.Operator.SyncState()
-	v := syncPageView{Running: st.Running, LastSuccessAt: timeOrNil(st.LastSuccess)}
+	v := syncPageView{Running: st.Running, LastSuccessAt: timeOrNil(st.LastSuccess), UVCache: newUVCacheView(st.UVCache)}
 	if st.Live != nil {
 		v.Revision, v.ShortRevision, v.Branch = st.Live.Revision, st.Live.ShortRevision(), st.Live.Branch
 		v.CommitMessage, v.CommitAuthor, v.CommittedAt = st.Live.CommitMessage, st.Live.CommitAuthor, timeOrNil(st.Live.CommittedAt)

@@ -54,6 +54,7 @@ type config struct {
 	WorkerImage       string
 	WorkerNetwork     string
 	UVCacheDir        string
+	UVCacheMaxSize    int64
 	UVFindLinks       string
 	MaxConcurrentRuns int
 	ContainerTimeout  time.Duration
@@ -222,6 +223,7 @@ func configFrom(e env) (config, error) {
 		RetryAttempts:        num("RETRY_ATTEMPTS", 0),
 		LogMaxSizeMB:         num("LOG_MAX_SIZE_MB", 0),
 		MinFreeDisk:          size("MIN_FREE_DISK", "100m"),
+		UVCacheMaxSize:       size("UV_CACHE_MAX_SIZE", "0"),
 		LogRetentionRuns:     num("LOG_RETENTION_RUNS", 0),
 		LogRetentionDays:     num("LOG_RETENTION_DAYS", 0),
 		RunHistoryDays:       num("RUN_HISTORY_DAYS", 0),

@@ -92,6 +92,12 @@ func TestConfigParses(t *testing.T) {
 		},
 		{name: "bad free disk threshold", env: env{"MIN_FREE_DISK": "lots"}, wantErr: "MIN_FREE_DISK"},
 		{
+			name:  "uv cache limit",
+			env:   env{"UV_CACHE_MAX_SIZE": "10g"},
+			check: func(t *testing.T, c config) { assertEq(t, c.UVCacheMaxSize, int64(10<<30)) },
+		},
+		{name: "bad uv cache limit", env: env{"UV_CACHE_MAX_SIZE": "-1g"}, wantErr: "UV_CACHE_MAX_SIZE"},
+		{
 			name:    "every problem at once",
 			env:     env{"AUTO_SYNC_INTERVAL": "x", "LOG_LEVEL": "y"},
 			wantErr: "AUTO_SYNC_INTERVAL=\"x\": want a duration such as \"90s\", \"5m\" or plain seconds\nLOG_LEVEL",

@@ -365,6 +365,12 @@ func operatorConfig(cfg config, log *slog.Logger) (operator.Config, error) {
 		Retention: operator.RetentionConfig{Runs: cfg.LogRetentionRuns, Days: cfg.LogRetentionDays,
 			HistoryDays: cfg.RunHistoryDays, Interval: cfg.RetentionInterval},
 	}
+	// The Docker runtime keeps the uv cache in this host folder, so the
+	// operator can measure and trim it.
+	if oc.UVCache.Dir, err = abs(cfg.UVCacheDir); err != nil {
+		return operator.Config{}, err
+	}
+	oc.UVCache.MaxBytes = cfg.UVCacheMaxSize
 	if cfg.UVFindLinks != "" {
 		// A wheelhouse on the host: mounted read-only where uv looks.
 		dir, err := abs(cfg.UVFindLinks)

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fastflow-dev/fastflow/operator/uvcache"
 	"github.com/fastflow-dev/fastflow/runtime/docker/dockertest"
 )
 
@@ -411,5 +412,139 @@ func TestTestWheelIsValid(t *testing.T) {
 	}
 	if !strings.Contains(string(files[dist+"METADATA"]), "Name: fastflow-testpkg\nVersion: 1.0.0\n") {
 		t.Errorf("unexpected METADATA: %q", files[dist+"METADATA"])
+	}
+}
+
+// TestCacheTrimHonoursTheLock is the contract UV_CACHE_MAX_SIZE relies on:
+// a run holds the cache lock until its program ends, so a trim while it
+// runs removes nothing, and once it ended the least recently used
+// environment goes first while the other is reused as it was.
+func TestCacheTrimHonoursTheLock(t *testing.T) {
+	dockertest.RequireImage(t, image)
+	s := newSandbox(t, map[string]string{
+		"old.txt": "fastflow-testpkg==1.0.0\n",
+		"new.txt": "# nothing\n",
+	})
+	for _, f := range []string{"old.txt", "new.txt"} {
+		if r := s.run(t, "uv", "run", "--with-requirements", "/app/"+f, "python", "-c", "pass"); r.code != 0 {
+			t.Fatalf("%s: exit %d: %s", f, r.code, r.stderr)
+		}
+	}
+	envs := s.environments(t)
+	if len(envs) != 2 {
+		t.Fatalf("want 2 environments, have %v", envs)
+	}
+	// Which environment is which: the one with the test package is old.
+	var oldEnv, newEnv string
+	for name := range envs {
+		if _, err := os.Stat(filepath.Join(s.cache, "environments", name, "lib", "python3.11", "site-packages", "fastflow_testpkg")); err == nil {
+			oldEnv = name
+		} else {
+			newEnv = name
+		}
+	}
+	if oldEnv == "" || newEnv == "" {
+		t.Fatalf("could not tell the environments apart: %v", envs)
+	}
+	long := time.Now().Add(-48 * time.Hour)
+	if err := os.Chtimes(filepath.Join(s.cache, "environments", oldEnv), long, long); err != nil {
+		t.Fatal(err)
+	}
+
+	// A run that sits in its program, holding the lock it got from uv.
+	name := fmt.Sprintf("fastflow-uvlock-%d", time.Now().UnixNano())
+	args := append([]string{"run", "-d", "--name", name, "--network", "none", "--label", "fastflow.test=workerimage"}, s.args(t)...)
+	args = append(args, image, "uv", "run", "--with-requirements", "/app/new.txt", "python", "-c",
+		"import time; print('ready', flush=True); time.sleep(120)")
+	if out, err := exec.Command("docker", args...).CombinedOutput(); err != nil {
+		t.Fatalf("docker run -d: %v: %s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("docker", "rm", "-f", name).Run() })
+	deadline := time.Now().Add(runTimeout)
+	for {
+		out, _ := exec.Command("docker", "logs", name).CombinedOutput()
+		if strings.Contains(string(out), "ready") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the run never got ready: %s", out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	ctx := t.Context()
+	rep, err := uvcache.Trim(ctx, s.cache, 1, 1, time.Now())
+	if !errors.Is(err, uvcache.ErrInUse) || len(rep.Removed) != 0 {
+		t.Fatalf("trim while a run holds the cache: removed %v, err %v; want ErrInUse and nothing removed", rep.Removed, err)
+	}
+	if got := s.environments(t); len(got) != 2 {
+		t.Fatalf("a trim refused for a busy cache changed it: %v", got)
+	}
+	// uv cache prune waits for the run too, as the real uv's does.
+	r := s.run(t, "timeout", "3", "uv", "cache", "prune")
+	if r.code != 124 || !strings.Contains(r.stderr, "currently in-use") {
+		t.Errorf("uv cache prune beside a run: exit %d, stderr %q; want it waiting (timeout's 124)", r.code, r.stderr)
+	}
+
+	if out, err := exec.Command("docker", "rm", "-f", name).CombinedOutput(); err != nil {
+		t.Fatalf("docker rm: %v: %s", err, out)
+	}
+	u, err := uvcache.Measure(ctx, s.cache)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err = uvcache.Trim(ctx, s.cache, u.Bytes-1, u.Bytes-1, time.Now())
+	if err != nil {
+		t.Fatalf("trim of an idle cache: %v", err)
+	}
+	if len(rep.Removed) != 1 || rep.Removed[0].Path != filepath.Join("environments", oldEnv) {
+		t.Fatalf("trim removed %v, want only the least recently used environments/%s", rep.Removed, oldEnv)
+	}
+	if rep.After >= rep.Before || rep.RemovedBytes <= 0 {
+		t.Errorf("report %+v: the size did not go down", rep)
+	}
+	got := s.environments(t)
+	if _, ok := got[newEnv]; !ok || len(got) != 1 || !got[newEnv].Equal(envs[newEnv]) {
+		t.Errorf("after the trim: %v; want only %s, untouched", got, newEnv)
+	}
+	r = s.run(t, "uv", "-v", "run", "--with-requirements", "/app/old.txt", "python", "-c", "import fastflow_testpkg")
+	if r.code != 0 || strings.Contains(r.stderr, "reused") {
+		t.Errorf("the evicted environment: exit %d, stderr %q; want it rebuilt", r.code, r.stderr)
+	}
+}
+
+// TestCachePruneAndClean: prune removes what no run can use (a killed
+// build's folder, an environment without its marker), clean everything.
+func TestCachePruneAndClean(t *testing.T) {
+	dockertest.RequireImage(t, image)
+	s := newSandbox(t, map[string]string{"r.txt": "fastflow-testpkg==1.0.0\n"})
+	if r := s.run(t, "uv", "run", "--with-requirements", "/app/r.txt", "python", "-c", "pass"); r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	envs := filepath.Join(s.cache, "environments")
+	for _, d := range []string{".abc.tmp-x1", "halfbuilt"} {
+		if err := os.MkdirAll(filepath.Join(envs, d, "bin"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := s.run(t, "uv", "cache", "prune")
+	if r.code != 0 || !strings.Contains(r.stderr, "Removed") {
+		t.Fatalf("uv cache prune: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if got := s.environments(t); len(got) != 1 {
+		t.Fatalf("after prune: %v; want the one complete environment", got)
+	}
+	r = s.run(t, "uv", "cache", "clean")
+	if r.code != 0 {
+		t.Fatalf("uv cache clean: exit %d, stderr %q", r.code, r.stderr)
+	}
+	left, err := os.ReadDir(s.cache)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range left {
+		if e.Name() != ".lock" {
+			t.Errorf("uv cache clean left %s", e.Name())
+		}
 	}
 }

@@ -151,7 +151,7 @@ func New(cfg Config) (*Telemetry, error) {
 		Name: "fastflow_pipeline_last_run_failed", Help: "1 when the latest finished run of a pipeline failed or timed out, 0 when it succeeded (since this process started).",
 	}, []string{"pipeline"})
 	t.removed = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "fastflow_housekeeping_removed_total", Help: "Objects removed by retention and the janitor, by component and kind (logs, runs, records, containers, volumes, revisions, temp_dirs, images, uv_cache).",
+		Name: "fastflow_housekeeping_removed_total", Help: "Objects removed by retention, the janitor and the uv cache trimming, by component and kind.",
 	}, []string{"component", "kind"})
 	build := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "fastflow_build_info", Help: "Always 1; the labels name the build.",

@@ -207,7 +207,7 @@ func TestRemovedCounts(t *testing.T) {
 	tel.Removed("janitor", "containers", 1)
 	tel.Removed("janitor", "volumes", 0)
 	if err := testutil.CollectAndCompare(tel.removed, strings.NewReader(`
-# HELP fastflow_housekeeping_removed_total Objects removed by retention and the janitor, by component and kind (logs, runs, records, containers, volumes, revisions, temp_dirs, images, uv_cache).
+# HELP fastflow_housekeeping_removed_total Objects removed by retention, the janitor and the uv cache trimming, by component and kind.
 # TYPE fastflow_housekeeping_removed_total counter
 fastflow_housekeeping_removed_total{component="janitor",kind="containers"} 1
 fastflow_housekeeping_removed_total{component="retention",kind="logs"} 5
