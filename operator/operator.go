@@ -94,6 +94,10 @@ type Config struct {
 	// RUN_HISTORY_DAYS); the zero value keeps everything.
 	Retention RetentionConfig
 
+	// Janitor removes what runs and syncs left behind (JANITOR_INTERVAL,
+	// JANITOR_DRY_RUN, JANITOR_PRUNE_IMAGES); the zero value is off.
+	Janitor JanitorConfig
+
 	// Observer hears about removals by retention and the janitor; nil
 	// reports to nobody.
 	Observer Observer
@@ -143,6 +147,9 @@ func (c *Config) Validate() error {
 		c.RetryDelay = 10 * time.Second
 	}
 	if err := c.Retention.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Janitor.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	if c.Clock == nil {
@@ -207,6 +214,9 @@ type Operator struct {
 	// retention sweeps old logs and rows; Run starts its loop when a rule
 	// is set, and finished runs poke it.
 	retention *retention
+	// janitor cleans up containers, volumes, revisions and images; Run
+	// starts its loop when Janitor.Interval is set.
+	janitor *janitor
 }
 
 // New checks its inputs; it starts nothing.
@@ -231,6 +241,7 @@ func New(cfg Config, syncer *repo.Syncer, store status.Store, rt runtime.Runtime
 	}
 	o.preheat = newPreheater(o)
 	o.retention = newRetention(cfg.Retention, store, cfg.Clock, cfg.Logger.With("component", "retention"), o.retentionSpec, cfg.Observer)
+	o.janitor = newJanitor(cfg.Janitor, cfg.Instance, rt, store, syncer, cfg.Clock, cfg.Logger.With("component", "janitor"), cfg.Observer, o.busyRuns)
 	return o, nil
 }
 
@@ -289,6 +300,9 @@ func (o *Operator) Run(ctx context.Context) error {
 	loops.Go(func() { o.dispatch(ctx) })
 	if r := o.cfg.Retention; r.Runs > 0 || r.Days > 0 || r.HistoryDays > 0 {
 		loops.Go(func() { o.retention.run(ctx) })
+	}
+	if o.cfg.Janitor.Interval > 0 {
+		loops.Go(func() { o.janitor.run(ctx) })
 	}
 
 	var tick <-chan time.Time
@@ -485,13 +499,31 @@ func (o *Operator) collectRevisions(ctx context.Context) {
 		o.log.Error("skip revision clean-up", "err", fmt.Errorf("list revisions in use: %w", err))
 		return
 	}
-	removed, err := o.syncer.GC(ctx, inUse)
+	got, err := o.syncer.Collect(ctx, repo.GCOptions{InUse: inUse})
 	if err != nil {
 		o.log.Error("revision clean-up", "err", err)
 	}
-	if len(removed) > 0 {
-		o.log.Info("removed old revisions", "count", len(removed))
+	if len(got.Revisions)+len(got.TempDirs) > 0 {
+		o.log.Info("removed old revisions", "count", len(got.Revisions), "temp_dirs", len(got.TempDirs))
 	}
+	// The janitor's job, done at once after a sync: counted as its.
+	for kind, n := range map[string]int{kindRevisions: len(got.Revisions), kindTempDirs: len(got.TempDirs)} {
+		if n > 0 {
+			o.cfg.Observer.Removed(ComponentJanitor, kind, n)
+		}
+	}
+}
+
+// busyRuns returns the IDs of the runs and warm-ups this process
+// supervises, whose containers the janitor leaves alone whatever the store
+// says.
+func (o *Operator) busyRuns() map[string]bool {
+	busy := map[string]bool{}
+	for _, id := range o.adm.ids() {
+		busy[id] = true
+	}
+	o.preheat.addActive(busy)
+	return busy
 }
 
 // retentionSpec returns the retention object of a pipeline of the live

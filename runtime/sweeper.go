@@ -14,6 +14,8 @@ var ErrInUse = errors.New("runtime: in use")
 type Volume struct {
 	Name   string
 	Labels map[string]string
+	// InUse: a container (running or not) uses it, so removing it fails.
+	InUse bool
 }
 
 // Image is a dangling image as a Sweeper finds it: one without a tag
@@ -22,6 +24,9 @@ type Image struct {
 	ID      string
 	Labels  map[string]string
 	Created time.Time
+	// InUse: a container (running or not) was made from it, so removing
+	// it fails.
+	InUse bool
 }
 
 // Sweeper is implemented by backends whose engine keeps objects beside run

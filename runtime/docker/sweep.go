@@ -7,6 +7,7 @@ import (
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/volume"
@@ -25,23 +26,46 @@ func labelFilters(labels map[string]string) filters.Args {
 	return args
 }
 
-// Volumes returns the volumes carrying every one of labels.
+// Volumes returns the volumes carrying every one of labels. The daemon
+// says which no container references (its "dangling" filter); the others
+// are in use.
 func (c *Client) Volumes(ctx context.Context, labels map[string]string) ([]runtime.Volume, error) {
+	all, err := c.volumes(ctx, labelFilters(labels))
+	if err != nil {
+		return nil, err
+	}
+	unused := labelFilters(labels)
+	unused.Add("dangling", "true")
+	free, err := c.volumes(ctx, unused)
+	if err != nil {
+		return nil, err
+	}
+	isFree := make(map[string]bool, len(free))
+	for _, v := range free {
+		isFree[v.Name] = true
+	}
+	out := make([]runtime.Volume, 0, len(all))
+	for _, v := range all {
+		out = append(out, runtime.Volume{Name: v.Name, Labels: v.Labels, InUse: !isFree[v.Name]})
+	}
+	return out, nil
+}
+
+func (c *Client) volumes(ctx context.Context, args filters.Args) ([]*volume.Volume, error) {
 	var resp volume.ListResponse
 	err := c.do(ctx, "list", "volumes", func(ctx context.Context) error {
 		var err error
-		resp, err = c.api.VolumeList(ctx, volume.ListOptions{Filters: labelFilters(labels)})
+		resp, err = c.api.VolumeList(ctx, volume.ListOptions{Filters: args})
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	out := make([]runtime.Volume, 0, len(resp.Volumes))
+	out := make([]*volume.Volume, 0, len(resp.Volumes))
 	for _, v := range resp.Volumes {
-		if v == nil {
-			continue
+		if v != nil {
+			out = append(out, v)
 		}
-		out = append(out, runtime.Volume{Name: v.Name, Labels: v.Labels})
 	}
 	return out, nil
 }
@@ -74,7 +98,18 @@ func (c *Client) DanglingImages(ctx context.Context, labels map[string]string) (
 	}
 	out := make([]runtime.Image, 0, len(found))
 	for _, s := range found {
-		out = append(out, runtime.Image{ID: s.ID, Labels: s.Labels, Created: time.Unix(s.Created, 0).UTC()})
+		// The summary's container count is only filled for disk usage;
+		// ask for one container made from the image instead.
+		var users []container.Summary
+		err := c.do(ctx, "list", "containers of image "+s.ID, func(ctx context.Context) error {
+			var err error
+			users, err = c.api.ContainerList(ctx, container.ListOptions{All: true, Limit: 1, Filters: filters.NewArgs(filters.Arg("ancestor", s.ID))})
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, runtime.Image{ID: s.ID, Labels: s.Labels, Created: time.Unix(s.Created, 0).UTC(), InUse: len(users) > 0})
 	}
 	return out, nil
 }

@@ -76,7 +76,7 @@ func (r *Runtime) Volumes(ctx context.Context, labels map[string]string) ([]runt
 	var out []runtime.Volume
 	for _, name := range slices.Sorted(maps.Keys(r.d.volumes)) {
 		if o := r.d.volumes[name]; hasLabels(o.labels, labels) {
-			out = append(out, runtime.Volume{Name: name, Labels: maps.Clone(o.labels)})
+			out = append(out, runtime.Volume{Name: name, Labels: maps.Clone(o.labels), InUse: o.inUse})
 		}
 	}
 	return out, nil
@@ -100,7 +100,7 @@ func (r *Runtime) DanglingImages(ctx context.Context, labels map[string]string) 
 	var out []runtime.Image
 	for _, id := range slices.Sorted(maps.Keys(r.d.dangling)) {
 		if o := r.d.dangling[id]; hasLabels(o.labels, labels) {
-			out = append(out, runtime.Image{ID: id, Labels: maps.Clone(o.labels), Created: o.created})
+			out = append(out, runtime.Image{ID: id, Labels: maps.Clone(o.labels), Created: o.created, InUse: o.inUse})
 		}
 	}
 	return out, nil

@@ -135,7 +135,20 @@ func (s *sweeperSuite) testRemoveVolume(t *testing.T) {
 func (s *sweeperSuite) testVolumeInUse(t *testing.T) {
 	labels, prefix := group()
 	s.cfg.CreateVolume(t, prefix, labels)
+	inUse := func() bool {
+		vs, err := s.sw.Volumes(ctxFor(t), labels)
+		if err != nil || len(vs) != 1 {
+			t.Fatalf("Volumes = %+v, %v; want the one volume", vs, err)
+		}
+		return vs[0].InUse
+	}
+	if inUse() {
+		t.Error("a volume no container uses is listed in use")
+	}
 	release := s.cfg.Use(t, prefix, "")
+	if !inUse() {
+		t.Error("a volume a container uses is not listed in use")
+	}
 	if err := s.sw.RemoveVolume(ctxFor(t), prefix); !errors.Is(err, runtime.ErrInUse) {
 		t.Errorf("RemoveVolume of a volume in use = %v, want ErrInUse", err)
 	}
@@ -170,6 +183,15 @@ func (s *sweeperSuite) testRemoveImage(t *testing.T) {
 	used := s.cfg.CreateDanglingImage(t, labels)
 	release := s.cfg.Use(t, "", used)
 	ctx := ctxFor(t)
+	imgs, err := s.sw.DanglingImages(ctx, labels)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, img := range imgs {
+		if want := img.ID == used; img.InUse != want {
+			t.Errorf("image %s listed with InUse %v, want %v", img.ID, img.InUse, want)
+		}
+	}
 	if err := s.sw.RemoveImage(ctx, used); !errors.Is(err, runtime.ErrInUse) {
 		t.Errorf("RemoveImage of an image a container uses = %v, want ErrInUse", err)
 	}
