@@ -108,17 +108,11 @@ func newJanitorScenario(t *testing.T, prefix string, objs janitorObjects) *janit
 	s := &janitorScenario{own: prefix + "-own", other: prefix + "-other", busy: map[string]bool{}, ids: map[string]string{}, logs: &bytes.Buffer{}, logMu: &sync.Mutex{}}
 	ownInstances.Store(s.own, true)
 	ownInstances.Store(s.other, true)
-	store, err := sqlstore.Open(ctx, sqlstore.Config{DataDir: data, CheckpointInterval: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = store.Close() })
-	if err := store.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	store := newJanitorStore(t)
 	s.store = store
 
 	remote := gittest.New(t)
+	var err error
 	s.syncer, err = repo.NewSyncer(repo.Config{URL: remote.Dir, Branch: "main", DataDir: data, PipelinesDir: filepath.Join(data, "pipelines")})
 	if err != nil {
 		t.Fatal(err)
@@ -173,6 +167,20 @@ func newJanitorScenario(t *testing.T, prefix string, objs janitorObjects) *janit
 		}
 	}
 	return s
+}
+
+// newJanitorStore is a migrated SQLite store, closed when t ends.
+func newJanitorStore(t testing.TB) status.Store {
+	t.Helper()
+	store, err := sqlstore.Open(t.Context(), sqlstore.Config{DataDir: t.TempDir(), CheckpointInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = store.Close() })
+	if err := store.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	return store
 }
 
 // janitor returns a janitor of the own installation on rt.
