@@ -182,7 +182,7 @@ func (j *janitor) pass(ctx context.Context) (janitorResult, error) {
 
 	counts := res.counts()
 	if j.cfg.DryRun {
-		j.log.Info("janitor dry run: nothing removed", "would_remove_containers", res.Containers, "would_remove_volumes", res.Volumes,
+		j.log.Info("janitor dry run: nothing removed", "instance", j.instance, "would_remove_containers", res.Containers, "would_remove_volumes", res.Volumes,
 			"would_remove_revisions", res.Revisions, "would_remove_temp_dirs", res.TempDirs, "would_remove_images", res.Images, "took", j.clk.Now().Sub(start))
 	} else {
 		for kind, n := range counts {
@@ -190,7 +190,7 @@ func (j *janitor) pass(ctx context.Context) (janitorResult, error) {
 				j.obs.Removed(ComponentJanitor, kind, n)
 			}
 		}
-		j.log.Info("janitor pass", "containers_removed", res.Containers, "volumes_removed", res.Volumes,
+		j.log.Info("janitor pass", "instance", j.instance, "containers_removed", res.Containers, "volumes_removed", res.Volumes,
 			"revisions_removed", res.Revisions, "temp_dirs_removed", res.TempDirs, "images_removed", res.Images, "took", j.clk.Now().Sub(start))
 	}
 	return res, errors.Join(errs...)

@@ -364,6 +364,7 @@ func operatorConfig(cfg config, log *slog.Logger) (operator.Config, error) {
 		Logger:            log,
 		Retention: operator.RetentionConfig{Runs: cfg.LogRetentionRuns, Days: cfg.LogRetentionDays,
 			HistoryDays: cfg.RunHistoryDays, Interval: cfg.RetentionInterval},
+		Janitor: operator.JanitorConfig{Interval: cfg.JanitorInterval, DryRun: cfg.JanitorDryRun, PruneImages: cfg.JanitorPruneImages},
 	}
 	if cfg.UVFindLinks != "" {
 		// A wheelhouse on the host: mounted read-only where uv looks.
