@@ -109,6 +109,13 @@ func (a *admission) runners() []*runner {
 	return slices.Collect(maps.Values(a.active))
 }
 
+// ids returns the IDs of the supervised runs.
+func (a *admission) ids() []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return slices.Collect(maps.Keys(a.active))
+}
+
 func (a *admission) count() int {
 	a.mu.Lock()
 	defer a.mu.Unlock()

@@ -97,6 +97,9 @@ type Config struct {
 	// UVCache measures the host's uv cache and trims it to its maximum
 	// size (UV_CACHE_DIR, UV_CACHE_MAX_SIZE); a zero value is off.
 	UVCache UVCacheConfig
+	// Janitor removes what runs and syncs left behind (JANITOR_INTERVAL,
+	// JANITOR_DRY_RUN, JANITOR_PRUNE_IMAGES); the zero value is off.
+	Janitor JanitorConfig
 
 	// Observer hears about removals by retention and the janitor; nil
 	// reports to nobody.
@@ -150,6 +153,9 @@ func (c *Config) Validate() error {
 		c.RetryDelay = 10 * time.Second
 	}
 	if err := c.Retention.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Janitor.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	if c.Clock == nil {
@@ -220,6 +226,9 @@ type Operator struct {
 	// uvcache measures and trims the uv cache; Run starts its loop when
 	// the cache is on this host.
 	uvcache *cacheKeeper
+	// janitor cleans up containers, volumes, revisions and images; Run
+	// starts its loop when Janitor.Interval is set.
+	janitor *janitor
 }
 
 // New checks its inputs; it starts nothing.
@@ -245,6 +254,7 @@ func New(cfg Config, syncer *repo.Syncer, store status.Store, rt runtime.Runtime
 	o.preheat = newPreheater(o)
 	o.uvcache = newCacheKeeper(cfg.UVCache, cfg.Clock, cfg.Logger.With("component", "uv-cache"), cfg.Observer)
 	o.retention = newRetention(cfg.Retention, store, cfg.Clock, cfg.Logger.With("component", "retention"), o.retentionSpec, cfg.Observer)
+	o.janitor = newJanitor(cfg.Janitor, cfg.Instance, rt, store, syncer, cfg.Clock, cfg.Logger.With("component", "janitor"), cfg.Observer, o.busyRuns)
 	return o, nil
 }
 
@@ -306,6 +316,9 @@ func (o *Operator) Run(ctx context.Context) error {
 	}
 	if o.uvcache.enabled() {
 		loops.Go(func() { o.uvcache.run(ctx) })
+	}
+	if o.cfg.Janitor.Interval > 0 {
+		loops.Go(func() { o.janitor.run(ctx) })
 	}
 
 	var tick <-chan time.Time
@@ -504,13 +517,31 @@ func (o *Operator) collectRevisions(ctx context.Context) {
 		o.log.Error("skip revision clean-up", "err", fmt.Errorf("list revisions in use: %w", err))
 		return
 	}
-	removed, err := o.syncer.GC(ctx, inUse)
+	got, err := o.syncer.Collect(ctx, repo.GCOptions{InUse: inUse})
 	if err != nil {
 		o.log.Error("revision clean-up", "err", err)
 	}
-	if len(removed) > 0 {
-		o.log.Info("removed old revisions", "count", len(removed))
+	if len(got.Revisions)+len(got.TempDirs) > 0 {
+		o.log.Info("removed old revisions", "count", len(got.Revisions), "temp_dirs", len(got.TempDirs))
 	}
+	// The janitor's job, done at once after a sync: counted as its.
+	for kind, n := range map[string]int{kindRevisions: len(got.Revisions), kindTempDirs: len(got.TempDirs)} {
+		if n > 0 {
+			o.cfg.Observer.Removed(ComponentJanitor, kind, n)
+		}
+	}
+}
+
+// busyRuns returns the IDs of the runs and warm-ups this process
+// supervises, whose containers the janitor leaves alone whatever the store
+// says.
+func (o *Operator) busyRuns() map[string]bool {
+	busy := map[string]bool{}
+	for _, id := range o.adm.ids() {
+		busy[id] = true
+	}
+	o.preheat.addActive(busy)
+	return busy
 }
 
 // retentionSpec returns the retention object of a pipeline of the live

@@ -63,6 +63,9 @@ type preheater struct {
 	swept bool
 
 	mu sync.Mutex
+	// active are the run IDs of the warm-up containers this process made
+	// and has not removed yet, which the janitor leaves alone.
+	active map[string]bool
 	// warming is the newest warm-up of each pipeline not finished yet. A
 	// newer one for the same pipeline waits for the older (prev), so the
 	// newest entry's done means all of that pipeline's warm-ups are done.
@@ -90,7 +93,7 @@ type warmResult struct {
 }
 
 func newPreheater(o *Operator) *preheater {
-	return &preheater{o: o, sem: make(chan struct{}, preheatParallel), warming: map[string]*warmup{}}
+	return &preheater{o: o, sem: make(chan struct{}, preheatParallel), warming: map[string]*warmup{}, active: map[string]bool{}}
 }
 
 // afterPublish runs once a new revision is live and starts pre-heating of
@@ -283,6 +286,11 @@ func (h *preheater) warm(ctx context.Context, log *slog.Logger, wu *warmup) (war
 	if err != nil {
 		return warmResult{status: CacheError}, err.Error()
 	}
+	// Registered before the container exists and dropped once it is
+	// removed (this defer runs after the removal's), so a janitor that
+	// lists it finds it active.
+	h.setActive(spec.RunID, true)
+	defer h.setActive(spec.RunID, false)
 	id, err := o.rt.Start(wctx, spec)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -331,6 +339,25 @@ func (h *preheater) warm(ctx context.Context, log *slog.Logger, wu *warmup) (war
 		return warmResult{status: CacheFailed}, tail.with(msg)
 	}
 	return warmResult{status: CacheWarm}, tail.String()
+}
+
+func (h *preheater) setActive(runID string, on bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if on {
+		h.active[runID] = true
+	} else {
+		delete(h.active, runID)
+	}
+}
+
+// addActive adds the run IDs of the warm-up containers in use to ids.
+func (h *preheater) addActive(ids map[string]bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for id := range h.active {
+		ids[id] = true
+	}
 }
 
 // spec is the warm-up container: the run's container (containerSpec) with

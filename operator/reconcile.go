@@ -38,7 +38,7 @@ func (o *Operator) reconcile(ctx context.Context) {
 	for _, c := range containers {
 		byRun[c.RunID] = c
 	}
-	runs, err := o.activeRecords(ctx)
+	runs, err := activeRecords(ctx, o.store)
 	if err != nil {
 		o.log.Error("reconcile: list active runs", "err", err)
 		return
@@ -111,11 +111,11 @@ func (o *Operator) reconcile(ctx context.Context) {
 }
 
 // activeRecords lists every PENDING or RUNNING run, across pages.
-func (o *Operator) activeRecords(ctx context.Context) ([]status.Run, error) {
+func activeRecords(ctx context.Context, store status.RunStore) ([]status.Run, error) {
 	var out []status.Run
 	f := status.RunFilter{Statuses: []status.RunStatus{status.RunPending, status.RunRunning}, Order: status.OrderAsc, Limit: 1000}
 	for {
-		page, err := o.store.ListRuns(ctx, f)
+		page, err := store.ListRuns(ctx, f)
 		if err != nil {
 			return nil, err
 		}

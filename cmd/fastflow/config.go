@@ -68,7 +68,12 @@ type config struct {
 	LogRetentionDays  int
 	RunHistoryDays    int
 	RetentionInterval time.Duration
-	ShutdownPolicy    string
+	// JanitorInterval is the janitor's period (0: off); JanitorDryRun
+	// only reports; JanitorPruneImages adds dangling images.
+	JanitorInterval    time.Duration
+	JanitorDryRun      bool
+	JanitorPruneImages bool
+	ShutdownPolicy     string
 
 	PreHeat            bool
 	EncryptionKey      string
@@ -136,6 +141,18 @@ func configFrom(e env) (config, error) {
 			return v
 		}
 		return def
+	}
+	// durOr is dur with a default for an unset key; an explicit 0 stays 0.
+	durOr := func(key string, def time.Duration) time.Duration {
+		v := str(key, "")
+		if v == "" {
+			return def
+		}
+		d, err := parseDuration(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s=%q: %w", key, v, err))
+		}
+		return d
 	}
 	dur := func(key string) time.Duration {
 		v := str(key, "")
@@ -228,6 +245,9 @@ func configFrom(e env) (config, error) {
 		LogRetentionDays:     num("LOG_RETENTION_DAYS", 0),
 		RunHistoryDays:       num("RUN_HISTORY_DAYS", 0),
 		RetentionInterval:    dur("RETENTION_INTERVAL"),
+		JanitorInterval:      durOr("JANITOR_INTERVAL", 168*time.Hour),
+		JanitorDryRun:        boolean("JANITOR_DRY_RUN", false),
+		JanitorPruneImages:   boolean("JANITOR_PRUNE_IMAGES", false),
 		ShutdownPolicy:       str("SHUTDOWN_POLICY", "detach"),
 		PreHeat:              boolean("UV_PRE_HEAT", true),
 		EncryptionKey:        str("ENCRYPTION_KEY", ""),
@@ -253,6 +273,9 @@ func configFrom(e env) (config, error) {
 	}
 	if c.AutoSyncInterval < 0 {
 		errs = append(errs, errors.New("AUTO_SYNC_INTERVAL must not be negative"))
+	}
+	if c.JanitorInterval < 0 {
+		errs = append(errs, errors.New("JANITOR_INTERVAL must not be negative (0 turns the janitor off)"))
 	}
 	if c.GitHubAppID != 0 && (c.GitHubInstallationID == 0 || c.GitHubPrivateKeyPath == "") {
 		errs = append(errs, errors.New("GITHUB_APP_ID needs GITHUB_INSTALLATION_ID and GITHUB_PRIVATE_KEY_PATH"))

@@ -32,6 +32,7 @@ func TestConfigDefaults(t *testing.T) {
 		MinFreeDisk:        100 << 20,
 		PreHeat:            true,
 		LogStreamRateLimit: 100,
+		JanitorInterval:    168 * time.Hour,
 	}
 	if diff := cmp.Diff(want, c); diff != "" {
 		t.Errorf("defaults (-want +got):\n%s", diff)
@@ -97,6 +98,28 @@ func TestConfigParses(t *testing.T) {
 			check: func(t *testing.T, c config) { assertEq(t, c.UVCacheMaxSize, int64(10<<30)) },
 		},
 		{name: "bad uv cache limit", env: env{"UV_CACHE_MAX_SIZE": "-1g"}, wantErr: "UV_CACHE_MAX_SIZE"},
+		{
+			name:  "janitor interval",
+			env:   env{"JANITOR_INTERVAL": "24h"},
+			check: func(t *testing.T, c config) { assertEq(t, c.JanitorInterval, 24*time.Hour) },
+		},
+		{
+			name:  "janitor off",
+			env:   env{"JANITOR_INTERVAL": "0"},
+			check: func(t *testing.T, c config) { assertEq(t, c.JanitorInterval, time.Duration(0)) },
+		},
+		{
+			name: "janitor dry run and image pruning",
+			env:  env{"JANITOR_DRY_RUN": "true", "JANITOR_PRUNE_IMAGES": "1"},
+			check: func(t *testing.T, c config) {
+				assertEq(t, c.JanitorDryRun, true)
+				assertEq(t, c.JanitorPruneImages, true)
+			},
+		},
+		{name: "bad janitor interval", env: env{"JANITOR_INTERVAL": "weekly"}, wantErr: `JANITOR_INTERVAL="weekly"`},
+		{name: "negative janitor interval", env: env{"JANITOR_INTERVAL": "-1h"}, wantErr: "JANITOR_INTERVAL"},
+		{name: "bad janitor dry run", env: env{"JANITOR_DRY_RUN": "maybe"}, wantErr: `JANITOR_DRY_RUN="maybe": want true or false`},
+		{name: "bad image pruning", env: env{"JANITOR_PRUNE_IMAGES": "yes please"}, wantErr: "JANITOR_PRUNE_IMAGES"},
 		{
 			name:    "every problem at once",
 			env:     env{"AUTO_SYNC_INTERVAL": "x", "LOG_LEVEL": "y"},

@@ -364,6 +364,7 @@ func operatorConfig(cfg config, log *slog.Logger) (operator.Config, error) {
 		Logger:            log,
 		Retention: operator.RetentionConfig{Runs: cfg.LogRetentionRuns, Days: cfg.LogRetentionDays,
 			HistoryDays: cfg.RunHistoryDays, Interval: cfg.RetentionInterval},
+		Janitor: operator.JanitorConfig{Interval: cfg.JanitorInterval, DryRun: cfg.JanitorDryRun, PruneImages: cfg.JanitorPruneImages},
 	}
 	// The Docker runtime keeps the uv cache in this host folder, so the
 	// operator can measure and trim it.

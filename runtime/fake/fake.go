@@ -51,6 +51,12 @@ const (
 	MethodList   Method = "List"
 	MethodPing   Method = "Ping"
 	MethodClose  Method = "Close"
+
+	// The methods of runtime.Sweeper.
+	MethodVolumes        Method = "Volumes"
+	MethodRemoveVolume   Method = "RemoveVolume"
+	MethodDanglingImages Method = "DanglingImages"
+	MethodRemoveImage    Method = "RemoveImage"
 )
 
 // Config configures a fake daemon. The zero Config runs in real time and
@@ -115,6 +121,10 @@ type daemon struct {
 	order      []*container          // in start order
 	byRun      map[string]*container // the run's container that is not removed
 	down       bool
+	// volumes and dangling images are what the Sweeper methods see,
+	// made by AddVolume and AddDanglingImage.
+	volumes  map[string]*object
+	dangling map[string]*object
 	// outages counts SetAvailable(false) calls: a stream or wait opened
 	// before the latest one is broken even after the daemon is back, as
 	// its connection would be.
@@ -144,6 +154,8 @@ func New(cfg Config) *Runtime {
 		program:    cfg.Program,
 		containers: map[string]*container{},
 		byRun:      map[string]*container{},
+		volumes:    map[string]*object{},
+		dangling:   map[string]*object{},
 		calls:      map[Method]int{},
 		fail:       map[Method]error{},
 		failNext:   map[Method][]error{},

@@ -109,6 +109,29 @@ func TestConformance(t *testing.T) {
 	})
 }
 
+func TestSweeperConformance(t *testing.T) {
+	t.Parallel()
+	d := fake.New(fake.Config{})
+	images := 0
+	var mu sync.Mutex
+	runtimetest.RunSweeper(t, runtimetest.SweeperConfig{
+		New:          func(*testing.T) runtime.Sweeper { return d.Connect() },
+		CreateVolume: func(_ *testing.T, name string, labels map[string]string) { d.AddVolume(name, labels) },
+		CreateDanglingImage: func(_ *testing.T, labels map[string]string) string {
+			mu.Lock()
+			images++
+			id := "sha256:fake" + strconv.Itoa(images)
+			mu.Unlock()
+			d.AddDanglingImage(id, labels)
+			return id
+		},
+		Use: func(_ *testing.T, volume, image string) func() {
+			d.SetInUse(volume+image, true)
+			return func() { d.SetInUse(volume+image, false) }
+		},
+	})
+}
+
 // testCtx bounds a test's waits in real time; on the fake clock nothing
 // should come near it.
 func testCtx(t *testing.T) context.Context {
