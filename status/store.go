@@ -61,6 +61,7 @@ type Store interface {
 	AuthStore
 	DeliveryStore
 	RetentionStore
+	NotificationStore
 }
 
 // SyncStore records every repository sync.

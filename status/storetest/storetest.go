@@ -61,6 +61,8 @@ func Run(t *testing.T, open OpenFunc) {
 		{"Sessions", testSessions},
 		{"APITokens", testAPITokens},
 		{"Deliveries", testDeliveries},
+		{"Notifications", testNotifications},
+		{"NotificationClaimRace", testNotificationClaimRace},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -86,6 +88,7 @@ func RunReplicas(t *testing.T, open ReplicasFunc) {
 		{"AdmitHammer", admitHammer},
 		{"ClaimRace", claimRace},
 		{"FinishRace", finishRace},
+		{"NotificationClaimRace", notificationClaimRace},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
