@@ -101,6 +101,10 @@ type Config struct {
 	// JANITOR_DRY_RUN, JANITOR_PRUNE_IMAGES); the zero value is off.
 	Janitor JanitorConfig
 
+	// Notify is how the notifications that pipelines' notify lists ask
+	// for are delivered.
+	Notify NotifyConfig
+
 	// Observer hears about removals by retention and the janitor; nil
 	// reports to nobody.
 	Observer Observer
@@ -229,6 +233,9 @@ type Operator struct {
 	// janitor cleans up containers, volumes, revisions and images; Run
 	// starts its loop when Janitor.Interval is set.
 	janitor *janitor
+	// notifier delivers the notifications of ended runs; Run starts its
+	// loop.
+	notifier *notifier
 }
 
 // New checks its inputs; it starts nothing.
@@ -254,6 +261,7 @@ func New(cfg Config, syncer *repo.Syncer, store status.Store, rt runtime.Runtime
 	o.preheat = newPreheater(o)
 	o.uvcache = newCacheKeeper(cfg.UVCache, cfg.Clock, cfg.Logger.With("component", "uv-cache"), cfg.Observer)
 	o.retention = newRetention(cfg.Retention, store, cfg.Clock, cfg.Logger.With("component", "retention"), o.retentionSpec, cfg.Observer)
+	o.notifier = newNotifier(cfg.Notify, store, cfg.Secrets, cfg.Clock, cfg.Logger.With("component", "notify"))
 	o.janitor = newJanitor(cfg.Janitor, cfg.Instance, rt, store, syncer, cfg.Clock, cfg.Logger.With("component", "janitor"), cfg.Observer, o.busyRuns)
 	return o, nil
 }
@@ -314,6 +322,7 @@ func (o *Operator) Run(ctx context.Context) error {
 	if r := o.cfg.Retention; r.Runs > 0 || r.Days > 0 || r.HistoryDays > 0 {
 		loops.Go(func() { o.retention.run(ctx) })
 	}
+	loops.Go(func() { o.notifier.run(ctx) })
 	if o.uvcache.enabled() {
 		loops.Go(func() { o.uvcache.run(ctx) })
 	}
