@@ -62,6 +62,7 @@ type Store interface {
 	DeliveryStore
 	RetentionStore
 	NotificationStore
+	LeaseStore
 }
 
 // SyncStore records every repository sync.

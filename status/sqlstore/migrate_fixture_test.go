@@ -36,6 +36,7 @@ var fixtureChecks = map[int64]func(t *testing.T, s *Store){
 	2: checkFixture2,
 	3: checkFixture3,
 	4: checkFixture4,
+	5: checkFixture5,
 }
 
 // fixtureVersions lists the version of every fixture file, sorted.
@@ -561,5 +562,25 @@ func checkFixture4(t *testing.T, s *Store) {
 	got, err = s.ListNotifications(ctx, run)
 	if err != nil || len(got) != 3 || got[1].Target != "OTHER" || got[1].ID <= 2 {
 		t.Errorf("after a new enqueue: %+v, %v; want OTHER with a new id", got, err)
+	}
+}
+
+// checkFixture5 reads back 00005.sql: the expired lease is free for the
+// next replica, which gets the next term; the old replica is listed.
+func checkFixture5(t *testing.T, s *Store) {
+	ctx := t.Context()
+	l, err := s.GetLease(ctx, "leader")
+	if err != nil || l.Holder != "replica-a" || l.Term != 7 || l.Held("replica-a") ||
+		!l.AcquiredAt.Equal(at(t, "2025-06-01T02:00:00Z")) || !l.ExpiresAt.Equal(at(t, "2025-06-01T02:10:15Z")) {
+		t.Errorf("GetLease = %+v, %v; want replica-a's expired term 7", l, err)
+	}
+	next, err := s.TryLease(ctx, "leader", "replica-b", time.Minute)
+	if err != nil || !next.Held("replica-b") || next.Term != 8 {
+		t.Errorf("TryLease by replica-b = %+v, %v; want term 8", next, err)
+	}
+	rs, err := s.ListReplicas(ctx, time.Time{})
+	want := []status.Replica{{ID: "replica-a", Host: "node-1", Version: "v1.4.0", StartedAt: at(t, "2025-06-01T01:59:58Z"), LastSeen: at(t, "2025-06-01T02:10:05Z")}}
+	if d := cmp.Diff(want, rs); err != nil || d != "" {
+		t.Errorf("ListReplicas (-want +got) %v:\n%s", err, d)
 	}
 }

@@ -63,6 +63,9 @@ func Run(t *testing.T, open OpenFunc) {
 		{"Deliveries", testDeliveries},
 		{"Notifications", testNotifications},
 		{"NotificationClaimRace", testNotificationClaimRace},
+		{"Leases", testLeases},
+		{"LeaseRace", testLeaseRace},
+		{"Replicas", testReplicas},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -89,6 +92,7 @@ func RunReplicas(t *testing.T, open ReplicasFunc) {
 		{"ClaimRace", claimRace},
 		{"FinishRace", finishRace},
 		{"NotificationClaimRace", notificationClaimRace},
+		{"LeaseRace", leaseRace},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
