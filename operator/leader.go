@@ -2,7 +2,7 @@ package operator
 
 import (
 	"context"
-	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -20,31 +20,42 @@ const leaderLease = "leader"
 // ReplicaConfig says who this replica is among the `fastflow serve`
 // processes sharing one database.
 type ReplicaConfig struct {
-	// ID names the replica (REPLICA_ID); empty means host name, process
-	// ID and a random suffix, unique per start.
+	// ID names the replica (REPLICA_ID); empty means the host name and a
+	// hash of the installation and LogsDir, the same on every start of
+	// one setup, so a restarted replica finds its runs again.
 	ID string
 	// Lease is how long the leader's lease lasts without a renewal
 	// (LEADER_LEASE): a leader that dies is replaced within it. 0 means
 	// 15 s.
 	Lease time.Duration
+	// Grace is how long the runs of a replica that stopped sending
+	// heartbeats stay its own (it may come back and re-attach them)
+	// before the leader ends them INTERRUPTED (REPLICA_GRACE). 0 means
+	// 2 minutes.
+	Grace time.Duration
 	// Host and Version are shown beside the replica.
 	Host, Version string
 }
 
-func (c *ReplicaConfig) fill() error {
+func (c *ReplicaConfig) fill(instance, logsDir string) error {
 	if c.Lease == 0 {
 		c.Lease = 15 * time.Second
 	}
 	if c.Lease < 300*time.Millisecond {
 		return fmt.Errorf("operator: LEADER_LEASE %s is too short (at least 300ms)", c.Lease)
 	}
+	if c.Grace == 0 {
+		c.Grace = 2 * time.Minute
+	}
+	if c.Grace < 0 {
+		return fmt.Errorf("operator: REPLICA_GRACE %s is negative", c.Grace)
+	}
 	if c.Host == "" {
 		c.Host, _ = os.Hostname()
 	}
 	if c.ID == "" {
-		b := make([]byte, 3)
-		_, _ = rand.Read(b)
-		c.ID = fmt.Sprintf("%s-%d-%s", c.Host, os.Getpid(), hex.EncodeToString(b))
+		sum := sha256.Sum256([]byte(instance + "\x00" + logsDir))
+		c.ID = c.Host + "-" + hex.EncodeToString(sum[:4])
 	}
 	return nil
 }
@@ -124,11 +135,8 @@ func (e *elector) run(ctx context.Context, duties func(ctx context.Context)) {
 				}
 				cancel()
 			}
-			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			if err := e.store.RemoveReplica(rctx, e.cfg.ID); err != nil {
-				e.log.Warn("remove the replica's heartbeat", "err", err)
-			}
-			cancel()
+			// The heartbeat stays: a replica stopped with its runs going
+			// (SHUTDOWN_POLICY=detach) keeps them for Grace after it.
 			return
 		case <-t.C:
 			t.Reset(every)
@@ -177,4 +185,84 @@ func (e *elector) run(ctx context.Context, duties func(ctx context.Context)) {
 			e.log.Warn("leader lease", "err", err)
 		}
 	}
+}
+
+// forgetReplicasAfter is when a replica that sent no heartbeat is dropped
+// from the list.
+const forgetReplicasAfter = 7 * 24 * time.Hour
+
+// watchReplicas is the leader's look at the other replicas, once a lease:
+// it settles the runs of replicas gone for longer than Grace and forgets
+// replicas gone for a week.
+func (o *Operator) watchReplicas(ctx context.Context) {
+	t := time.NewTicker(o.cfg.Replica.Lease)
+	defer t.Stop()
+	for {
+		if _, err := o.settleDeadReplicas(ctx); err != nil && ctx.Err() == nil {
+			o.log.Error("settle the runs of stopped replicas", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// settleDeadReplicas ends INTERRUPTED the runs that replicas silent for
+// longer than Grace held a slot for (their containers ran on their own
+// hosts, which this replica cannot see), retrying them where the pipeline
+// allows; their queued runs stay in the queue, which every replica
+// serves. It reports how many runs it ended.
+func (o *Operator) settleDeadReplicas(ctx context.Context) (int, error) {
+	l, err := o.store.GetLease(ctx, leaderLease)
+	if err != nil {
+		return 0, err
+	}
+	now := l.Now // the database's clock, which stamped the heartbeats
+	all, err := o.store.ListReplicas(ctx, time.Time{})
+	if err != nil {
+		return 0, err
+	}
+	lastSeen := map[string]time.Time{}
+	for _, r := range all {
+		lastSeen[r.ID] = r.LastSeen
+		if now.Sub(r.LastSeen) > forgetReplicasAfter {
+			if err := o.store.RemoveReplica(ctx, r.ID); err != nil {
+				o.log.Warn("forget a stopped replica", "replica", r.ID, "err", err)
+			}
+		}
+	}
+	runs, err := activeRecords(ctx, o.store)
+	if err != nil {
+		return 0, err
+	}
+	ended := 0
+	for _, run := range runs {
+		if run.Replica == "" || run.Replica == o.cfg.Replica.ID || (run.Status == status.RunPending && !run.Admitted) {
+			continue
+		}
+		seen, known := lastSeen[run.Replica]
+		if known && now.Sub(seen) <= o.cfg.Replica.Grace {
+			continue
+		}
+		log := o.log.With("run", run.ID, "pipeline", run.Pipeline, "replica", run.Replica)
+		since := "never seen"
+		if known {
+			since = "silent since " + seen.UTC().Format(time.RFC3339)
+		}
+		run.Status, run.FinishedAt = status.RunInterrupted, o.now()
+		run.Message = fmt.Sprintf("interrupted: replica %s, which executed it, stopped (%s, REPLICA_GRACE %s)", run.Replica, since, o.cfg.Replica.Grace)
+		changed, err := o.storeFinal(ctx, log, run, status.RunPending, status.RunRunning)
+		if err != nil {
+			return ended, err
+		}
+		if !changed {
+			continue // it ended meanwhile, or its replica came back
+		}
+		ended++
+		log.Warn("ended the run of a stopped replica")
+		o.queueRetry(ctx, log, run, o.pipelineAt(ctx, run))
+	}
+	return ended, nil
 }

@@ -5,11 +5,13 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/fastflow-dev/fastflow/runtime/fake"
 	"github.com/fastflow-dev/fastflow/status"
 	"github.com/fastflow-dev/fastflow/status/sqlstore"
 	"github.com/fastflow-dev/fastflow/status/storetest"
@@ -151,9 +153,6 @@ func TestElectorHandOver(t *testing.T) {
 	if starts, stops := d.count("b"); starts != 1 || stops != 1 {
 		t.Errorf("b's duties started %d and stopped %d times; want 1 and 1", starts, stops)
 	}
-	if rs, err := first.ListReplicas(t.Context(), time.Time{}); err != nil || len(rs) != 1 || rs[0].ID != "a" {
-		t.Errorf("replicas after b's clean stop = %+v, %v; want only a", rs, err)
-	}
 }
 
 // TestReplicasOneLeader: two operators on one database elect one leader,
@@ -178,4 +177,59 @@ func TestReplicasOneLeader(t *testing.T) {
 	}
 	leader.stop()
 	waitUntil(t, "the follower to lead", func() bool { return follower.op.Leadership().Leader })
+}
+
+// TestDeadReplicaRunsSettled: a replica stops (detaching its run) and does
+// not come back: after REPLICA_GRACE the leader ends its run INTERRUPTED,
+// naming the replica, and the retry runs on the leader. Before the grace
+// is over the run stays the stopped replica's.
+func TestDeadReplicaRunsSettled(t *testing.T) {
+	t.Parallel()
+	url := storetest.Postgres(t)
+	files := map[string]string{
+		"job/main.py":       "print('work')\n",
+		"job/pipeline.json": `{"retry_attempts": 1, "retry_delay": 0}`,
+	}
+	replica := func(id string) func(*Config) {
+		return func(c *Config) {
+			c.Replica = ReplicaConfig{ID: id, Lease: 900 * time.Millisecond, Grace: 2 * time.Second}
+		}
+	}
+	a := newFakeEnvDB(t, files, url, replica("replica-a"))
+	waitUntil(t, "a to lead", func() bool { return a.op.Leadership().Leader })
+	b := newFakeEnvDB(t, files, url, replica("replica-b"))
+	b.setProgram("job", fake.Program{fake.Print("working"), fake.Forever()})
+	run := b.running(b.startRun(RunRequest{Pipeline: "job"}).ID)
+	if run.Replica != "replica-b" {
+		t.Fatalf("run's replica = %q, want replica-b", run.Replica)
+	}
+	stopped := time.Now()
+	b.stop()
+
+	time.Sleep(time.Second)
+	if r, err := a.store.GetRun(t.Context(), run.ID); err != nil || r.Status != status.RunRunning {
+		t.Fatalf("within the grace: %s, %v; want RUNNING, still replica-b's", r.Status, err)
+	}
+	var ended status.Run
+	waitUntil(t, "the leader to end the stopped replica's run", func() bool {
+		var err error
+		ended, err = a.store.GetRun(t.Context(), run.ID)
+		return err == nil && ended.Status.Final()
+	})
+	t.Logf("settled %s after the stop", time.Since(stopped).Round(time.Millisecond))
+	if ended.Status != status.RunInterrupted || !strings.Contains(ended.Message, "replica replica-b") {
+		t.Errorf("run = %s %q; want INTERRUPTED naming replica-b", ended.Status, ended.Message)
+	}
+	var retry status.Run
+	a.advanceUntil("the retry to succeed on the leader", time.Second, time.Hour, func() bool {
+		page, err := a.store.ListRuns(t.Context(), status.RunFilter{RetryOf: run.ID})
+		if err != nil || len(page.Runs) != 1 {
+			return false
+		}
+		retry = page.Runs[0]
+		return retry.Status == status.RunSuccess
+	})
+	if retry.Replica != "replica-a" || retry.Attempt != 2 {
+		t.Errorf("retry = replica %q, attempt %d; want replica-a, 2", retry.Replica, retry.Attempt)
+	}
 }

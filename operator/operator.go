@@ -123,7 +123,7 @@ type Config struct {
 // Validate checks c and fills in defaults.
 func (c *Config) Validate() error {
 	var errs []error
-	if err := c.Replica.fill(); err != nil {
+	if err := c.Replica.fill(c.Instance, c.LogsDir); err != nil {
 		errs = append(errs, err)
 	}
 	if c.SyncInterval < 0 {
@@ -395,12 +395,14 @@ func (o *Operator) shutdown(cancelRuns context.CancelFunc) {
 
 // leaderDuties are the loops one replica of the installation runs: the
 // scheduler (fires are claimed by key, so even an overlap at a hand-over
-// could not double one), retention and the janitor. They run until ctx
+// could not double one), the look at stopped replicas, retention and the
+// janitor. They run until ctx
 // ends, when the lease is lost or the operator stops.
 func (o *Operator) leaderDuties(ctx context.Context) {
 	var loops sync.WaitGroup
 	defer loops.Wait()
 	loops.Go(func() { newScheduler(o).run(ctx) })
+	loops.Go(func() { o.watchReplicas(ctx) })
 	if r := o.cfg.Retention; r.Runs > 0 || r.Days > 0 || r.HistoryDays > 0 {
 		loops.Go(func() { o.retention.run(ctx) })
 	}

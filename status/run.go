@@ -132,6 +132,10 @@ type Run struct {
 	// leaves them as stored.
 	LogRemovedAt     time.Time
 	LogRemovedReason string
+	// Replica is the replica that executes the run (that admitted it, or
+	// claimed it from the queue, or adopted it); empty for runs stored
+	// before replicas were recorded.
+	Replica string
 }
 
 // LogRemoved reports whether retention removed the run's files.

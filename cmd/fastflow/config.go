@@ -77,8 +77,9 @@ type config struct {
 	// ReplicaID names this replica among those sharing DATABASE_URL
 	// (empty: made up at start); LeaderLease bounds a dead leader's
 	// reign.
-	ReplicaID   string
-	LeaderLease time.Duration
+	ReplicaID    string
+	LeaderLease  time.Duration
+	ReplicaGrace time.Duration
 
 	PreHeat            bool
 	EncryptionKey      string
@@ -256,6 +257,7 @@ func configFrom(e env) (config, error) {
 		ShutdownPolicy:       str("SHUTDOWN_POLICY", "detach"),
 		ReplicaID:            str("REPLICA_ID", ""),
 		LeaderLease:          durOr("LEADER_LEASE", 15*time.Second),
+		ReplicaGrace:         durOr("REPLICA_GRACE", 2*time.Minute),
 		PreHeat:              boolean("UV_PRE_HEAT", true),
 		EncryptionKey:        str("ENCRYPTION_KEY", ""),
 		AdminUsername:        str("ADMIN_USERNAME", "admin"),

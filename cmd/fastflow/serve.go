@@ -227,7 +227,7 @@ func assemble(ctx context.Context, cfg config, log *slog.Logger) (*parts, error)
 	opCfg.Checks = p.checks
 	build := readBuildInfo()
 	opCfg.Notify = operator.NotifyConfig{BaseURL: cfg.BaseURL, UserAgent: "Fast-Flow/" + build.Version}
-	opCfg.Replica = operator.ReplicaConfig{ID: cfg.ReplicaID, Lease: cfg.LeaderLease, Version: build.Version}
+	opCfg.Replica = operator.ReplicaConfig{ID: cfg.ReplicaID, Lease: cfg.LeaderLease, Grace: cfg.ReplicaGrace, Version: build.Version}
 	p.tel, err = telemetry.New(telemetry.Config{
 		Version: build.Version, Commit: build.Commit, Schema: build.Schema,
 		// p.op is set below, before anything runs that could ask.

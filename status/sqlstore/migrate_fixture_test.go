@@ -583,4 +583,7 @@ func checkFixture5(t *testing.T, s *Store) {
 	if d := cmp.Diff(want, rs); err != nil || d != "" {
 		t.Errorf("ListReplicas (-want +got) %v:\n%s", err, d)
 	}
+	if r, err := s.GetRun(ctx, "0195f000-0000-7000-8000-000000000501"); err != nil || r.Replica != "replica-a" || r.Status != status.RunRunning {
+		t.Errorf("GetRun = %+v, %v; want replica-a's RUNNING run", r, err)
+	}
 }
