@@ -30,20 +30,20 @@ type fakeEnv struct {
 // and whose warm-ups run programs["preheat:"+pipeline] (default: exit 0).
 func newFakeEnv(t *testing.T, files map[string]string, programs map[string]fake.Program, mod func(*Config)) *fakeEnv {
 	t.Helper()
-	return newFakeEnvOn(t, "", files, programs, mod)
-}
-
-// newFakeEnvDB is newFakeEnv on the PostgreSQL database at dbURL, which
-// other environments (replicas) may share.
-func newFakeEnvDB(t *testing.T, files map[string]string, dbURL string, mod func(*Config)) *fakeEnv {
-	t.Helper()
-	return newFakeEnvOn(t, dbURL, files, map[string]fake.Program{}, mod)
-}
-
-func newFakeEnvOn(t *testing.T, dbURL string, files map[string]string, programs map[string]fake.Program, mod func(*Config)) *fakeEnv {
-	t.Helper()
 	remote := gittest.New(t)
 	remote.Commit("pipelines", files)
+	return newFakeEnvOn(t, remote, "", programs, mod)
+}
+
+// newFakeEnvDB is newFakeEnv on an existing repository and the PostgreSQL
+// database at dbURL, which other environments (replicas) may share.
+func newFakeEnvDB(t *testing.T, remote *gittest.Remote, dbURL string, mod func(*Config)) *fakeEnv {
+	t.Helper()
+	return newFakeEnvOn(t, remote, dbURL, map[string]fake.Program{}, mod)
+}
+
+func newFakeEnvOn(t *testing.T, remote *gittest.Remote, dbURL string, programs map[string]fake.Program, mod func(*Config)) *fakeEnv {
+	t.Helper()
 	data := t.TempDir()
 	clk := fake.NewClock(time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC))
 	fe := &fakeEnv{clk: clk, programs: programs}

@@ -147,7 +147,11 @@ func (e *elector) run(ctx context.Context, duties func(ctx context.Context)) {
 		attempt := time.Now()
 		actx, cancel := context.WithTimeout(ctx, every)
 		l, err := e.store.TryLease(actx, leaderLease, e.cfg.ID, e.cfg.Lease)
-		if herr := e.store.Heartbeat(actx, status.Replica{ID: e.cfg.ID, Host: e.cfg.Host, Version: e.cfg.Version, StartedAt: started}); herr != nil && ctx.Err() == nil {
+		cancel()
+		// A heartbeat of its own time: a slow lease claim must not starve
+		// it, or the leader would take a busy replica for a stopped one.
+		hctx, cancel := context.WithTimeout(ctx, every)
+		if herr := e.store.Heartbeat(hctx, status.Replica{ID: e.cfg.ID, Host: e.cfg.Host, Version: e.cfg.Version, StartedAt: started}); herr != nil && ctx.Err() == nil {
 			e.log.Warn("replica heartbeat", "err", herr)
 		}
 		cancel()

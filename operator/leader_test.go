@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fastflow-dev/fastflow/repo/gittest"
 	"github.com/fastflow-dev/fastflow/runtime/fake"
 	"github.com/fastflow-dev/fastflow/status"
 	"github.com/fastflow-dev/fastflow/status/sqlstore"
@@ -160,9 +161,10 @@ func TestElectorHandOver(t *testing.T) {
 func TestReplicasOneLeader(t *testing.T) {
 	t.Parallel()
 	url := storetest.Postgres(t)
-	files := map[string]string{"hello/main.py": "print('hi')\n"}
-	a := newFakeEnvDB(t, files, url, func(c *Config) { c.Replica = ReplicaConfig{ID: "replica-a", Lease: time.Second} })
-	b := newFakeEnvDB(t, files, url, func(c *Config) { c.Replica = ReplicaConfig{ID: "replica-b", Lease: time.Second} })
+	remote := gittest.New(t)
+	remote.Commit("pipelines", map[string]string{"hello/main.py": "print('hi')\n"})
+	a := newFakeEnvDB(t, remote, url, func(c *Config) { c.Replica = ReplicaConfig{ID: "replica-a", Lease: time.Second} })
+	b := newFakeEnvDB(t, remote, url, func(c *Config) { c.Replica = ReplicaConfig{ID: "replica-b", Lease: time.Second} })
 	waitUntil(t, "one leader", func() bool {
 		la, lb := a.op.Leadership(), b.op.Leadership()
 		return la.Leader != lb.Leader && la.Holder == lb.Holder && la.Holder != ""
@@ -186,18 +188,19 @@ func TestReplicasOneLeader(t *testing.T) {
 func TestDeadReplicaRunsSettled(t *testing.T) {
 	t.Parallel()
 	url := storetest.Postgres(t)
-	files := map[string]string{
+	remote := gittest.New(t)
+	remote.Commit("pipelines", map[string]string{
 		"job/main.py":       "print('work')\n",
 		"job/pipeline.json": `{"retry_attempts": 1, "retry_delay": 0}`,
-	}
+	})
+	// Generous: on a loaded machine a heartbeat can miss its turn.
+	const grace = 8 * time.Second
 	replica := func(id string) func(*Config) {
-		return func(c *Config) {
-			c.Replica = ReplicaConfig{ID: id, Lease: 900 * time.Millisecond, Grace: 2 * time.Second}
-		}
+		return func(c *Config) { c.Replica = ReplicaConfig{ID: id, Lease: 3 * time.Second, Grace: grace} }
 	}
-	a := newFakeEnvDB(t, files, url, replica("replica-a"))
+	a := newFakeEnvDB(t, remote, url, replica("replica-a"))
 	waitUntil(t, "a to lead", func() bool { return a.op.Leadership().Leader })
-	b := newFakeEnvDB(t, files, url, replica("replica-b"))
+	b := newFakeEnvDB(t, remote, url, replica("replica-b"))
 	b.setProgram("job", fake.Program{fake.Print("working"), fake.Forever()})
 	run := b.running(b.startRun(RunRequest{Pipeline: "job"}).ID)
 	if run.Replica != "replica-b" {
@@ -211,7 +214,7 @@ func TestDeadReplicaRunsSettled(t *testing.T) {
 		t.Fatalf("within the grace: %s, %v; want RUNNING, still replica-b's", r.Status, err)
 	}
 	var ended status.Run
-	waitUntil(t, "the leader to end the stopped replica's run", func() bool {
+	a.waitFor("the leader to end the stopped replica's run", 20*time.Second, func() bool {
 		var err error
 		ended, err = a.store.GetRun(t.Context(), run.ID)
 		return err == nil && ended.Status.Final()
