@@ -94,7 +94,7 @@ func TestElectorHandOver(t *testing.T) {
 	if err := first.(*sqlstore.Store).Migrate(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	const lease = 900 * time.Millisecond
+	const lease = 1500 * time.Millisecond
 	d := &dutyLog{active: map[string]bool{}, starts: map[string][]time.Time{}, stops: map[string][]time.Time{}}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	storeA := &cutStore{Store: first}
