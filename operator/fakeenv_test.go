@@ -40,6 +40,7 @@ func newFakeEnv(t *testing.T, files map[string]string, programs map[string]fake.
 		RevisionsDir: filepath.Join(data, "revisions"),
 		CacheDirs:    map[string]string{runtime.CacheUV: filepath.Join(data, "uv-cache")},
 		Program:      fe.program,
+		HealthChecks: map[string]runtime.HealthCheck{healthCheckedImage: fakeImageHealthCheck},
 	})
 	fe.runEnv = openFakeEnv(t, remote, data, fe.fake, clk, mod)
 	return fe
