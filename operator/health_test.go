@@ -112,3 +112,42 @@ func TestHealthGrace(t *testing.T) {
 		})
 	}
 }
+
+// TestHealthAcrossRestart: a run re-attached after the operator restarted
+// goes on with its health history in the same file and is still stopped
+// when its container turns unhealthy for longer than HEALTH_GRACE.
+func TestHealthAcrossRestart(t *testing.T) {
+	t.Parallel()
+	const lost = "database connection lost"
+	prog := fake.Program{fake.Write("/tmp/health", "ok"), fake.Sleep(2 * time.Minute), fake.Write("/tmp/health", lost), fake.Forever()}
+	mod := func(c *Config) {
+		c.WorkerImage = healthCheckedImage
+		c.HealthGrace = time.Minute
+	}
+	e := newFakeEnv(t, map[string]string{"svc/main.py": "# serves\n"}, map[string]fake.Program{"svc": prog}, mod)
+	r := e.running(e.startRun(RunRequest{Pipeline: "svc"}).ID)
+	path, err := health.Path(r.MetricsPath, r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.advanceUntil("the container to be seen healthy", time.Second, time.Minute, func() bool {
+		h, err := health.Read(path)
+		return err == nil && h.State == health.StateHealthy
+	})
+	e.restart(mod)
+	got := e.finalAfter(r.ID, time.Second, 20*time.Minute)
+	if got.Status != status.RunFailed || got.ErrorType != status.ErrorUnhealthy || !strings.Contains(got.Message, lost) {
+		t.Errorf("ended %s/%s %q, want FAILED/UNHEALTHY saying %q", got.Status, got.ErrorType, got.Message, lost)
+	}
+	hist, err := health.Read(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var states []string
+	for _, c := range hist.Changes {
+		states = append(states, c.State)
+	}
+	if want := []string{health.StateStarting, health.StateHealthy, health.StateUnhealthy}; strings.Join(states, ",") != strings.Join(want, ",") {
+		t.Errorf("health went %v across the restart, want %v in one history", states, want)
+	}
+}
