@@ -34,28 +34,31 @@ func (r *runner) startHealthWatch(ctx context.Context) (stop func()) {
 	if !ok {
 		return func() {}
 	}
+	// What the goroutine needs of the runner is read here, on the
+	// runner's own goroutine.
+	id := r.containerID
+	path, err := health.Path(r.run.MetricsPath, r.run.ID)
+	if err != nil {
+		r.log.Warn("health history", "err", err)
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	wg.Go(func() { r.watchHealth(ctx, hr) })
+	wg.Go(func() { r.watchHealth(ctx, hr, id, path) })
 	return func() {
 		cancel()
 		wg.Wait()
 	}
 }
 
-// watchHealth reads the container's health until ctx ends, the container
-// is gone, or it turns out to have no health check. Every change goes to
-// the run's health file. A container that stays unhealthy for HEALTH_GRACE
+// watchHealth reads the health of container id until ctx ends, the
+// container is gone, or it turns out to have no health check. Every change
+// goes to the health file at path ("" keeps none). A container that stays unhealthy for HEALTH_GRACE
 // from the first reading that saw it so is stopped through the run's stop
 // request, as a cancel is; a run re-attached after a restart gets a full
 // grace from then on, and its history goes on in the same file.
-func (r *runner) watchHealth(ctx context.Context, hr runtime.HealthReporter) {
+func (r *runner) watchHealth(ctx context.Context, hr runtime.HealthReporter, id, path string) {
 	o := r.o
 	grace := o.cfg.HealthGrace
-	path, err := health.Path(r.run.MetricsPath, r.run.ID)
-	if err != nil {
-		r.log.Warn("health history", "err", err)
-	}
 	hist, err := health.Read(path)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		r.log.Warn("read health history; starting a new one", "err", err)
@@ -66,7 +69,7 @@ func (r *runner) watchHealth(ctx context.Context, hr runtime.HealthReporter) {
 			return
 		}
 		hctx, cancel := withTimeout(ctx, o.clk, 10*time.Second)
-		h, err := hr.Health(hctx, r.containerID)
+		h, err := hr.Health(hctx, id)
 		cancel()
 		switch {
 		case ctx.Err() != nil, errors.Is(err, runtime.ErrNotFound):
