@@ -30,6 +30,18 @@ type fakeEnv struct {
 // and whose warm-ups run programs["preheat:"+pipeline] (default: exit 0).
 func newFakeEnv(t *testing.T, files map[string]string, programs map[string]fake.Program, mod func(*Config)) *fakeEnv {
 	t.Helper()
+	return newFakeEnvOn(t, "", files, programs, mod)
+}
+
+// newFakeEnvDB is newFakeEnv on the PostgreSQL database at dbURL, which
+// other environments (replicas) may share.
+func newFakeEnvDB(t *testing.T, files map[string]string, dbURL string, mod func(*Config)) *fakeEnv {
+	t.Helper()
+	return newFakeEnvOn(t, dbURL, files, map[string]fake.Program{}, mod)
+}
+
+func newFakeEnvOn(t *testing.T, dbURL string, files map[string]string, programs map[string]fake.Program, mod func(*Config)) *fakeEnv {
+	t.Helper()
 	remote := gittest.New(t)
 	remote.Commit("pipelines", files)
 	data := t.TempDir()
@@ -42,13 +54,18 @@ func newFakeEnv(t *testing.T, files map[string]string, programs map[string]fake.
 		Program:      fe.program,
 		HealthChecks: map[string]runtime.HealthCheck{healthCheckedImage: fakeImageHealthCheck},
 	})
-	fe.runEnv = openFakeEnv(t, remote, data, fe.fake, clk, mod)
+	fe.runEnv = openFakeEnvDB(t, remote, data, dbURL, fe.fake, clk, mod)
 	return fe
 }
 
 func openFakeEnv(t *testing.T, remote *gittest.Remote, data string, rt runtime.Runtime, clk *fake.Clock, mod func(*Config)) *runEnv {
 	t.Helper()
-	return openRunEnv(t, remote, data, rt, func(c *Config) {
+	return openFakeEnvDB(t, remote, data, "", rt, clk, mod)
+}
+
+func openFakeEnvDB(t *testing.T, remote *gittest.Remote, data, dbURL string, rt runtime.Runtime, clk *fake.Clock, mod func(*Config)) *runEnv {
+	t.Helper()
+	return openRunEnvDB(t, remote, data, dbURL, rt, func(c *Config) {
 		c.Clock = clk
 		c.WorkerImage = "fake-worker"
 		c.WorkerMounts = nil

@@ -106,6 +106,14 @@ type Config struct {
 	// JANITOR_DRY_RUN, JANITOR_PRUNE_IMAGES); the zero value is off.
 	Janitor JanitorConfig
 
+	// Replica names this replica among those sharing the database and
+	// sets the leader lease (REPLICA_ID, LEADER_LEASE).
+	Replica ReplicaConfig
+
+	// Notify is how the notifications that pipelines' notify lists ask
+	// for are delivered.
+	Notify NotifyConfig
+
 	// Observer hears about removals by retention and the janitor; nil
 	// reports to nobody.
 	Observer Observer
@@ -120,6 +128,9 @@ type Config struct {
 // Validate checks c and fills in defaults.
 func (c *Config) Validate() error {
 	var errs []error
+	if err := c.Replica.fill(); err != nil {
+		errs = append(errs, err)
+	}
 	if c.SyncInterval < 0 {
 		errs = append(errs, errors.New("operator: AUTO_SYNC_INTERVAL must not be negative"))
 	}
@@ -234,6 +245,12 @@ type Operator struct {
 	// janitor cleans up containers, volumes, revisions and images; Run
 	// starts its loop when Janitor.Interval is set.
 	janitor *janitor
+	// notifier delivers the notifications of ended runs; Run starts its
+	// loop.
+	notifier *notifier
+	// elector holds the leader lease; the scheduler, retention and the
+	// janitor run only while it does.
+	elector *elector
 }
 
 // New checks its inputs; it starts nothing.
@@ -259,6 +276,8 @@ func New(cfg Config, syncer *repo.Syncer, store status.Store, rt runtime.Runtime
 	o.preheat = newPreheater(o)
 	o.uvcache = newCacheKeeper(cfg.UVCache, cfg.Clock, cfg.Logger.With("component", "uv-cache"), cfg.Observer)
 	o.retention = newRetention(cfg.Retention, store, cfg.Clock, cfg.Logger.With("component", "retention"), o.retentionSpec, cfg.Observer)
+	o.elector = newElector(store, cfg.Replica, cfg.Logger.With("component", "leader", "replica", cfg.Replica.ID))
+	o.notifier = newNotifier(cfg.Notify, store, cfg.Secrets, cfg.Clock, cfg.Logger.With("component", "notify"))
 	o.janitor = newJanitor(cfg.Janitor, cfg.Instance, rt, store, syncer, cfg.Clock, cfg.Logger.With("component", "janitor"), cfg.Observer, o.busyRuns)
 	return o, nil
 }
@@ -314,16 +333,11 @@ func (o *Operator) Run(ctx context.Context) error {
 	// The scheduler fires runs from the live snapshot until ctx ends.
 	var loops sync.WaitGroup
 	defer loops.Wait()
-	loops.Go(func() { newScheduler(o).run(ctx) })
+	loops.Go(func() { o.elector.run(ctx, o.leaderDuties) })
 	loops.Go(func() { o.dispatch(ctx) })
-	if r := o.cfg.Retention; r.Runs > 0 || r.Days > 0 || r.HistoryDays > 0 {
-		loops.Go(func() { o.retention.run(ctx) })
-	}
+	loops.Go(func() { o.notifier.run(ctx) })
 	if o.uvcache.enabled() {
 		loops.Go(func() { o.uvcache.run(ctx) })
-	}
-	if o.cfg.Janitor.Interval > 0 {
-		loops.Go(func() { o.janitor.run(ctx) })
 	}
 
 	var tick <-chan time.Time
@@ -382,6 +396,30 @@ func (o *Operator) shutdown(cancelRuns context.CancelFunc) {
 	}
 	cancelRuns()
 	o.runWG.Wait()
+}
+
+// leaderDuties are the loops one replica of the installation runs: the
+// scheduler (fires are claimed by key, so even an overlap at a hand-over
+// could not double one), retention and the janitor. They run until ctx
+// ends, when the lease is lost or the operator stops.
+func (o *Operator) leaderDuties(ctx context.Context) {
+	var loops sync.WaitGroup
+	defer loops.Wait()
+	loops.Go(func() { newScheduler(o).run(ctx) })
+	if r := o.cfg.Retention; r.Runs > 0 || r.Days > 0 || r.HistoryDays > 0 {
+		loops.Go(func() { o.retention.run(ctx) })
+	}
+	if o.cfg.Janitor.Interval > 0 {
+		loops.Go(func() { o.janitor.run(ctx) })
+	}
+}
+
+// Leadership reports this replica's view of the leader lease.
+func (o *Operator) Leadership() LeaderState { return o.elector.snapshot() }
+
+// Replicas lists the replicas that sent a heartbeat within three leases.
+func (o *Operator) Replicas(ctx context.Context) ([]status.Replica, error) {
+	return o.store.ListReplicas(ctx, time.Now().Add(-3*o.cfg.Replica.Lease))
 }
 
 // RequestSync asks for a sync soon and returns at once. Requests made while

@@ -559,6 +559,7 @@ func (o *Operator) storeFinal(ctx context.Context, log *slog.Logger, run status.
 		changed, err := o.store.FinishRun(actx, run, from...)
 		cancel()
 		if err == nil && changed {
+			o.runEnded(ctx, run)
 			o.retention.poke()
 			o.uvcache.poke()
 		}

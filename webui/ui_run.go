@@ -116,6 +116,8 @@ type runPageView struct {
 	LogRemoved string
 	// Health is the container's health check history, nil without one.
 	Health *healthView
+	// Notifications are the run's, with a failing target's last error.
+	Notifications []notificationJSON
 }
 
 func (s *Server) loadRun(w http.ResponseWriter, r *http.Request, u *ui) (status.Run, bool) {
@@ -163,6 +165,10 @@ func (s *Server) uiRun(w http.ResponseWriter, r *http.Request, u *ui) {
 		v.LastLine = lines[len(lines)-1].N
 		v.Dropped = lines[0].N > 1
 		v.LastOutputAt = timeOrNil(lines[len(lines)-1].Time)
+	}
+	if v.Notifications, err = s.notificationsOf(r, run.ID); err != nil {
+		s.uiOpError(w, r, u, err)
+		return
 	}
 	v.Charts, err = s.chartsFor(run, limits)
 	if err != nil {

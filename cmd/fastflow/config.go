@@ -75,6 +75,11 @@ type config struct {
 	JanitorDryRun      bool
 	JanitorPruneImages bool
 	ShutdownPolicy     string
+	// ReplicaID names this replica among those sharing DATABASE_URL
+	// (empty: made up at start); LeaderLease bounds a dead leader's
+	// reign.
+	ReplicaID   string
+	LeaderLease time.Duration
 
 	PreHeat            bool
 	EncryptionKey      string
@@ -251,6 +256,8 @@ func configFrom(e env) (config, error) {
 		JanitorDryRun:        boolean("JANITOR_DRY_RUN", false),
 		JanitorPruneImages:   boolean("JANITOR_PRUNE_IMAGES", false),
 		ShutdownPolicy:       str("SHUTDOWN_POLICY", "detach"),
+		ReplicaID:            str("REPLICA_ID", ""),
+		LeaderLease:          durOr("LEADER_LEASE", 15*time.Second),
 		PreHeat:              boolean("UV_PRE_HEAT", true),
 		EncryptionKey:        str("ENCRYPTION_KEY", ""),
 		AdminUsername:        str("ADMIN_USERNAME", "admin"),
@@ -281,6 +288,9 @@ func configFrom(e env) (config, error) {
 	}
 	if c.JanitorInterval < 0 {
 		errs = append(errs, errors.New("JANITOR_INTERVAL must not be negative (0 turns the janitor off)"))
+	}
+	if c.LeaderLease < time.Second {
+		errs = append(errs, fmt.Errorf("LEADER_LEASE=%s: want at least 1s", c.LeaderLease))
 	}
 	if c.GitHubAppID != 0 && (c.GitHubInstallationID == 0 || c.GitHubPrivateKeyPath == "") {
 		errs = append(errs, errors.New("GITHUB_APP_ID needs GITHUB_INSTALLATION_ID and GITHUB_PRIVATE_KEY_PATH"))

@@ -34,6 +34,7 @@ func TestConfigDefaults(t *testing.T) {
 		LogStreamRateLimit: 100,
 		JanitorInterval:    168 * time.Hour,
 		HealthGrace:        time.Minute,
+		LeaderLease:        15 * time.Second,
 	}
 	if diff := cmp.Diff(want, c); diff != "" {
 		t.Errorf("defaults (-want +got):\n%s", diff)

@@ -226,6 +226,8 @@ func assemble(ctx context.Context, cfg config, log *slog.Logger) (*parts, error)
 	opCfg.Secrets = vault
 	opCfg.Checks = p.checks
 	build := readBuildInfo()
+	opCfg.Notify = operator.NotifyConfig{BaseURL: cfg.BaseURL, UserAgent: "Fast-Flow/" + build.Version}
+	opCfg.Replica = operator.ReplicaConfig{ID: cfg.ReplicaID, Lease: cfg.LeaderLease, Version: build.Version}
 	p.tel, err = telemetry.New(telemetry.Config{
 		Version: build.Version, Commit: build.Commit, Schema: build.Schema,
 		// p.op is set below, before anything runs that could ask.
@@ -239,6 +241,13 @@ func assemble(ctx context.Context, cfg config, log *slog.Logger) (*parts, error)
 			}
 			_, ok := snap.Pipeline(name)
 			return ok
+		},
+		Leader: func() (string, bool) {
+			if p.op == nil {
+				return opCfg.Replica.ID, false
+			}
+			l := p.op.Leadership()
+			return l.Self, l.Leader
 		},
 		Queue:      store,
 		DockerPing: p.docker.Ping,
