@@ -52,6 +52,7 @@ func newFakeEnvOn(t *testing.T, remote *gittest.Remote, dbURL string, programs m
 		RevisionsDir: filepath.Join(data, "revisions"),
 		CacheDirs:    map[string]string{runtime.CacheUV: filepath.Join(data, "uv-cache")},
 		Program:      fe.program,
+		HealthChecks: map[string]runtime.HealthCheck{healthCheckedImage: fakeImageHealthCheck},
 	})
 	fe.runEnv = openFakeEnvDB(t, remote, data, dbURL, fe.fake, clk, mod)
 	return fe

@@ -56,6 +56,11 @@ type Config struct {
 	// a lock or a dead connection is found before its timeout, which may
 	// be hours. 0 turns the check off.
 	StallTimeout time.Duration
+	// HealthGrace (HEALTH_GRACE) is how long a run's container may stay
+	// unhealthy, by the health check its image defines, before it is
+	// stopped and the run ends FAILED with error type UNHEALTHY. 0 turns
+	// the stop off; the health history is kept either way.
+	HealthGrace time.Duration
 	// LogMaxBytes caps each run's stored log (LOG_MAX_SIZE_MB); 0 is no cap.
 	LogMaxBytes int64
 	// WorkerNetwork is the network run containers join (WORKER_NETWORK).
@@ -147,8 +152,8 @@ func (c *Config) Validate() error {
 	if c.MinFreeDisk < 0 {
 		errs = append(errs, errors.New("operator: MIN_FREE_DISK must not be negative"))
 	}
-	if c.MaxConcurrentRuns < 0 || c.RetryAttempts < 0 || c.ContainerTimeout < 0 || c.RetryDelay < 0 || c.LogMaxBytes < 0 || c.StallTimeout < 0 {
-		errs = append(errs, errors.New("operator: MAX_CONCURRENT_RUNS, RETRY_ATTEMPTS, CONTAINER_TIMEOUT, STALL_TIMEOUT, LOG_MAX_SIZE_MB must not be negative"))
+	if c.MaxConcurrentRuns < 0 || c.RetryAttempts < 0 || c.ContainerTimeout < 0 || c.RetryDelay < 0 || c.LogMaxBytes < 0 || c.StallTimeout < 0 || c.HealthGrace < 0 {
+		errs = append(errs, errors.New("operator: MAX_CONCURRENT_RUNS, RETRY_ATTEMPTS, CONTAINER_TIMEOUT, STALL_TIMEOUT, HEALTH_GRACE, LOG_MAX_SIZE_MB must not be negative"))
 	}
 	switch c.ShutdownPolicy {
 	case "":

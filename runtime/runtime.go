@@ -64,6 +64,10 @@ type RunSpec struct {
 	// kernel shields from SIGTERM, so a cancel or timeout would always wait
 	// out the whole grace period and end in SIGKILL.
 	Init bool
+	// HealthCheck replaces the image's own health check; nil keeps the
+	// image's (none when it defines none). Backends without a
+	// HealthReporter refuse it.
+	HealthCheck *HealthCheck
 }
 
 // Code is the pipelines repository at one revision, which the run sees
@@ -105,6 +109,9 @@ func (s RunSpec) Validate() error {
 		return errors.New("negative limit")
 	case s.Log.MaxFiles < 0:
 		return errors.New("negative log file count")
+	}
+	if err := s.HealthCheck.validate(); err != nil {
+		return err
 	}
 	for _, m := range s.Mounts {
 		if m.Source == "" || m.Target == "" {

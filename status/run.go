@@ -47,6 +47,9 @@ const (
 	ErrorCommandNotFound      ErrorType = "COMMAND_NOT_FOUND"
 	ErrorStalled              ErrorType = "STALLED"
 	ErrorSetupFailed          ErrorType = "SETUP_FAILED"
+	// ErrorUnhealthy: the container's health check failed for longer
+	// than HEALTH_GRACE and the operator stopped it.
+	ErrorUnhealthy ErrorType = "UNHEALTHY"
 )
 
 // Trigger says what started a run.

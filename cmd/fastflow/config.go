@@ -59,6 +59,7 @@ type config struct {
 	MaxConcurrentRuns int
 	ContainerTimeout  time.Duration
 	StallTimeout      time.Duration
+	HealthGrace       time.Duration
 	RetryAttempts     int
 	LogMaxSizeMB      int
 	MinFreeDisk       int64
@@ -243,6 +244,7 @@ func configFrom(e env) (config, error) {
 		MaxConcurrentRuns:    num("MAX_CONCURRENT_RUNS", 10),
 		ContainerTimeout:     dur("CONTAINER_TIMEOUT"),
 		StallTimeout:         dur("STALL_TIMEOUT"),
+		HealthGrace:          durOr("HEALTH_GRACE", time.Minute),
 		RetryAttempts:        num("RETRY_ATTEMPTS", 0),
 		LogMaxSizeMB:         num("LOG_MAX_SIZE_MB", 0),
 		MinFreeDisk:          size("MIN_FREE_DISK", "100m"),
@@ -282,6 +284,9 @@ func configFrom(e env) (config, error) {
 	}
 	if c.AutoSyncInterval < 0 {
 		errs = append(errs, errors.New("AUTO_SYNC_INTERVAL must not be negative"))
+	}
+	if c.HealthGrace < 0 {
+		errs = append(errs, errors.New("HEALTH_GRACE must not be negative (0 turns the stop off)"))
 	}
 	if c.JanitorInterval < 0 {
 		errs = append(errs, errors.New("JANITOR_INTERVAL must not be negative (0 turns the janitor off)"))

@@ -363,6 +363,7 @@ func operatorConfig(cfg config, log *slog.Logger) (operator.Config, error) {
 		MaxConcurrentRuns: cfg.MaxConcurrentRuns,
 		ContainerTimeout:  cfg.ContainerTimeout,
 		StallTimeout:      cfg.StallTimeout,
+		HealthGrace:       cfg.HealthGrace,
 		RetryAttempts:     cfg.RetryAttempts,
 		LogMaxBytes:       int64(cfg.LogMaxSizeMB) << 20,
 		MinFreeDisk:       cfg.MinFreeDisk,

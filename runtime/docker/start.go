@@ -168,11 +168,12 @@ func containerConfig(spec runtime.RunSpec, binds []runtime.Mount) (*container.Co
 	}
 
 	cfg := &container.Config{
-		Image:      spec.Image,
-		Cmd:        spec.Command,
-		Env:        env,
-		WorkingDir: spec.WorkDir,
-		Labels:     labels,
+		Image:       spec.Image,
+		Cmd:         spec.Command,
+		Env:         env,
+		WorkingDir:  spec.WorkDir,
+		Labels:      labels,
+		Healthcheck: healthConfig(spec.HealthCheck),
 	}
 	hostCfg := &container.HostConfig{
 		NetworkMode: container.NetworkMode(spec.Network),
