@@ -226,6 +226,10 @@ func assemble(ctx context.Context, cfg config, log *slog.Logger) (*parts, error)
 	opCfg.Secrets = vault
 	opCfg.Checks = p.checks
 	build := readBuildInfo()
+	var checksPending func() int
+	if p.checks != nil {
+		checksPending = p.checks.Pending
+	}
 	p.tel, err = telemetry.New(telemetry.Config{
 		Version: build.Version, Commit: build.Commit, Schema: build.Schema,
 		// p.op is set below, before anything runs that could ask.
@@ -240,9 +244,10 @@ func assemble(ctx context.Context, cfg config, log *slog.Logger) (*parts, error)
 			_, ok := snap.Pipeline(name)
 			return ok
 		},
-		Queue:      store,
-		DockerPing: p.docker.Ping,
-		Logger:     log,
+		Queue:         store,
+		DockerPing:    p.docker.Ping,
+		ChecksPending: checksPending,
+		Logger:        log,
 	})
 	if err != nil {
 		return fail(err)
