@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -209,9 +210,11 @@ func checkHeader(path string) error {
 		return fmt.Errorf("integrity check: %w", err)
 	}
 	defer f.Close()
-	if info, err := f.Stat(); err != nil {
+	info, err := f.Stat()
+	if err != nil {
 		return fmt.Errorf("integrity check: %w", err)
-	} else if !info.Mode().IsRegular() {
+	}
+	if !info.Mode().IsRegular() {
 		return fmt.Errorf("integrity check: %s is not a regular file", path)
 	}
 	head := make([]byte, 100)
@@ -221,6 +224,19 @@ func checkHeader(path string) error {
 	}
 	if n < len(head) || string(head[:len(sqliteHeader)]) != sqliteHeader {
 		return fmt.Errorf("%w: %s is not an SQLite database (%d bytes, no SQLite header)", ErrCorrupt, path, n)
+	}
+	// SQLite reads the missing end of a short last page as zeros, so
+	// integrity_check passes a truncated file whose lost bytes were free
+	// space. A database file is whole pages, always.
+	pageSize := int64(binary.BigEndian.Uint16(head[16:18]))
+	if pageSize == 1 {
+		pageSize = 65536
+	}
+	if pageSize < 512 || pageSize&(pageSize-1) != 0 {
+		return fmt.Errorf("%w: %s: page size %d in the header", ErrCorrupt, path, pageSize)
+	}
+	if info.Size()%pageSize != 0 {
+		return fmt.Errorf("%w: %s is truncated: %d bytes is no whole number of %d-byte pages", ErrCorrupt, path, info.Size(), pageSize)
 	}
 	return nil
 }
