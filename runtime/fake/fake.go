@@ -86,6 +86,11 @@ type Config struct {
 	// HostMemory is the memory limit samples report for a container
 	// without one; 0 is 8 GiB.
 	HostMemory int64
+	// ForgetRemoved makes the daemon forget a container once Remove
+	// removed it, as Docker does, instead of keeping its snapshot for
+	// Containers and Container: for runs long enough that the kept
+	// containers would be most of the process's memory (benchmarks).
+	ForgetRemoved bool
 }
 
 // Runtime is a client of a fake daemon; it implements runtime.Runtime.
@@ -110,6 +115,7 @@ type daemon struct {
 	interval   time.Duration
 	cpus       int
 	hostMemory int64
+	forget     bool // Config.ForgetRemoved
 
 	mu sync.Mutex
 	// changed is closed and replaced on every change of state, which is
@@ -150,6 +156,7 @@ func New(cfg Config) *Runtime {
 		interval:   cfg.StatsInterval,
 		cpus:       cfg.CPUs,
 		hostMemory: cfg.HostMemory,
+		forget:     cfg.ForgetRemoved,
 		changed:    make(chan struct{}),
 		program:    cfg.Program,
 		containers: map[string]*container{},
