@@ -113,6 +113,9 @@ func TestRetentionQueryPlan(t *testing.T) {
 		index string
 	}{
 		{"rows due by age", status.RetentionQuery{Pipeline: "hello", Before: cut, Rows: true}, "runs_pipeline_queued"},
+		// Across pipelines, oldest first, off the time index: the
+		// batch's rows share their pages.
+		{"rows due by age, every pipeline", status.RetentionQuery{Before: cut, Rows: true}, "runs_queued"},
 		// The files rules walk only the runs that still have files.
 		{"files due by age", status.RetentionQuery{Pipeline: "hello", Before: cut}, "runs_with_files"},
 		{"files due by count", status.RetentionQuery{Pipeline: "hello", KeepRuns: 50}, "runs_with_files"},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -41,8 +42,8 @@ func (s *Store) dueRun(alias string, q status.RetentionQuery) (string, []any) {
 
 // RunsDue implements status.RetentionStore.
 func (s *Store) RunsDue(ctx context.Context, q status.RetentionQuery) ([]status.Run, error) {
-	if q.Pipeline == "" {
-		return nil, fmt.Errorf("runs due: %w: empty pipeline", status.ErrInvalidArgument)
+	if q.Pipeline == "" && q.KeepRuns > 0 {
+		return nil, fmt.Errorf("runs due: %w: KeepRuns counts the runs of one pipeline, and none is named", status.ErrInvalidArgument)
 	}
 	if q.KeepRuns <= 0 && q.Before.IsZero() {
 		return nil, nil
@@ -67,8 +68,12 @@ func (s *Store) RunsDue(ctx context.Context, q status.RetentionQuery) ([]status.
 	return out, nil
 }
 
-// runsDueQuery is RunsDue's statement for q, whose pipeline is set and
-// which has a rule, with its arguments.
+// runsDueQuery is RunsDue's statement for q, which has a rule, with its
+// arguments. Across pipelines (q.Pipeline empty) it walks runs_queued, so
+// a batch is the oldest runs of the whole table, which share their pages:
+// deleting them rewrites a few pages of the table and its indexes, where a
+// batch of one pipeline's runs, interleaved in time with the others',
+// touches a page a run.
 func (s *Store) runsDueQuery(q status.RetentionQuery) (string, []any) {
 	limit := q.Limit
 	switch {
@@ -79,10 +84,12 @@ func (s *Store) runsDueQuery(q status.RetentionQuery) (string, []any) {
 	}
 	self, selfArgs := s.dueRun("r", q)
 	retry, retryArgs := s.dueRun("c", q)
-	where := `r.pipeline = ? AND ` + self +
-		` AND NOT EXISTS (SELECT 1 FROM runs c WHERE c.retry_of = r.id AND (` + retry + `) IS NOT TRUE)`
-	args := append([]any{q.Pipeline}, selfArgs...)
-	args = append(args, retryArgs...)
+	where := self + ` AND NOT EXISTS (SELECT 1 FROM runs c WHERE c.retry_of = r.id AND (` + retry + `) IS NOT TRUE)`
+	args := slices.Concat(selfArgs, retryArgs)
+	if q.Pipeline != "" {
+		where = `r.pipeline = ? AND ` + where
+		args = append([]any{q.Pipeline}, args...)
+	}
 	if !q.Rows {
 		where += ` AND r.log_removed_at IS NULL AND (r.log_path <> '' OR r.metrics_path <> '')`
 	}
