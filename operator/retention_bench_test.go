@@ -17,13 +17,15 @@ import (
 	"github.com/fastflow-dev/fastflow/runtime/fake"
 	"github.com/fastflow-dev/fastflow/schemas"
 	"github.com/fastflow-dev/fastflow/status"
+	"github.com/fastflow-dev/fastflow/status/logs"
+	"github.com/fastflow-dev/fastflow/status/metrics"
 	"github.com/fastflow-dev/fastflow/status/sqlstore"
 	"github.com/fastflow-dev/fastflow/status/storetest"
 )
 
 // BenchmarkRetentionSweep: one sweep over FASTFLOW_BENCH_RETENTION_RUNS
 // (default 100,000) expired runs of 100 pipelines in SQLite, each with a
-// real log and metrics file, removing files and rows (RUN_HISTORY_DAYS)
+// real log and metrics file where the operator puts them, removing files and rows (RUN_HISTORY_DAYS)
 // with the schedule fire of every other run and a webhook delivery per ten
 // runs, while a reader asks the store what the API's run page and run list
 // ask (GetRun, a page of ListRuns) as fast as it can. It prints the
@@ -168,8 +170,19 @@ func benchIsRetry(i int) bool {
 func fillRetentionRun(ctx context.Context, store *sqlstore.Store, logsDir string, i int, start time.Time) error {
 	p := fmt.Sprintf("p%03d", i%benchPipelineCount)
 	id := fmt.Sprintf("run-%07d", i)
-	lp := filepath.Join(logsDir, id+".log")
-	mp := filepath.Join(logsDir, id+"_metrics.jsonl")
+	// The operator's layout: LOGS_DIR/<pipeline>/<run>.log and
+	// <run>_metrics.jsonl beside it.
+	lp, err := logs.Path(logsDir, p, id)
+	if err != nil {
+		return err
+	}
+	mp, err := metrics.Path(logsDir, p, id)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(lp), 0o750); err != nil {
+		return err
+	}
 	for _, f := range []string{lp, mp} {
 		if err := os.WriteFile(f, []byte("x\n"), 0o644); err != nil {
 			return err
