@@ -78,7 +78,7 @@ $(STATICCHECK):
 	mv $(TOOLS)/.install/staticcheck $@
 
 bench: ## run the benchmarks and print their figures (the run benchmarks need Docker and the worker image)
-	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./...
+	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 60m ./...
 
 demo: build ## serve the example pipelines from a local git repository in .demo/ and run them
 	FASTFLOW_TEST_ENV_SKIP="postgres chromium" bash scripts/test-env.sh

@@ -135,6 +135,9 @@ func (o *Operator) QueuedRuns() int { return int(o.adm.queued.Load()) }
 func (o *Operator) supervise(r *runner, adopted bool) {
 	if !o.adm.register(r, adopted) {
 		r.finish(context.WithoutCancel(o.runCtx), outcome{status: status.RunInterrupted, message: "interrupted: Fast-Flow shut down before the run started"})
+		// submit opened the live log for the runner that now never
+		// runs; left open, it would be held for good.
+		o.logHubs.Close(r.run.ID)
 		return
 	}
 	o.runWG.Go(func() {

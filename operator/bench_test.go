@@ -203,19 +203,7 @@ func TestHelperBenchProcess(t *testing.T) {
 	fmt.Println("PEAK_RSS_KB", ru.Maxrss)
 }
 
-func rssKB() int64 {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return -1
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			n, _ := strconv.ParseInt(strings.Fields(v)[0], 10, 64)
-			return n
-		}
-	}
-	return -1
-}
+func rssKB() int64 { return procStatusKB("VmRSS:") }
 
 func countFileLines(path string) (int, error) {
 	f, err := os.Open(path)

@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fastflow-dev/fastflow/schemas"
@@ -138,16 +140,21 @@ func (rt *retention) sweep(ctx context.Context) (sweepResult, error) {
 	}
 	now := rt.clk.Now().UTC()
 	var errs []error
-	for _, p := range pipelines {
-		if rt.cfg.HistoryDays > 0 {
-			q := status.RetentionQuery{Pipeline: p.Name, Before: now.AddDate(0, 0, -rt.cfg.HistoryDays), Rows: true, Limit: rt.cfg.Batch}
-			n, err := rt.drain(ctx, q, func(runs []status.Run) (int64, error) { return rt.store.DeleteRuns(ctx, runIDs(runs)) })
-			res.Rows += n
-			if err != nil {
-				errs = append(errs, err)
-				continue
-			}
+	if rt.cfg.HistoryDays > 0 {
+		// One rule for every pipeline, so one walk across them, oldest
+		// first: a batch is runs of the same hours, which share their
+		// pages in the table and its indexes. Batches of one pipeline at
+		// a time, interleaved in time with the others, rewrite a page a
+		// run, which took a sweep over 100,000 runs from seconds to
+		// minutes (BenchmarkRetentionSweep).
+		q := status.RetentionQuery{Before: now.AddDate(0, 0, -rt.cfg.HistoryDays), Rows: true, Limit: rt.cfg.Batch}
+		n, err := rt.drain(ctx, q, func(runs []status.Run) (int64, error) { return rt.store.DeleteRuns(ctx, runIDs(runs)) })
+		res.Rows += n
+		if err != nil {
+			errs = append(errs, err)
 		}
+	}
+	for _, p := range pipelines {
 		q, reason := rt.rules(p.Name, now)
 		n, err := rt.drain(ctx, q, func(runs []status.Run) (int64, error) {
 			return rt.mark(ctx, runs, q.Before, reason, now)
@@ -187,28 +194,24 @@ func (rt *retention) sweep(ctx context.Context) (sweepResult, error) {
 // keeps its run out of done, so its row still names it and the next sweep
 // tries again.
 func (rt *retention) drain(ctx context.Context, q status.RetentionQuery, done func([]status.Run) (int64, error)) (int64, error) {
+	what := "rows of every pipeline"
+	if q.Pipeline != "" {
+		what = q.Pipeline
+	}
 	var total int64
 	for ctx.Err() == nil {
 		runs, err := rt.store.RunsDue(ctx, q)
 		if err != nil {
-			return total, fmt.Errorf("retention of %s: %w", q.Pipeline, err)
+			return total, fmt.Errorf("retention of %s: %w", what, err)
 		}
-		gone := make([]status.Run, 0, len(runs))
-		var failed error
-		for _, r := range runs {
-			if err := removeRunFiles(r); err != nil {
-				failed = errors.Join(failed, err)
-				continue
-			}
-			gone = append(gone, r)
-		}
+		gone, failed := removeFiles(runs)
 		n, err := done(gone)
 		total += n
 		if err != nil {
-			return total, fmt.Errorf("retention of %s: %w", q.Pipeline, err)
+			return total, fmt.Errorf("retention of %s: %w", what, err)
 		}
 		if failed != nil {
-			return total, fmt.Errorf("retention of %s: %w", q.Pipeline, failed)
+			return total, fmt.Errorf("retention of %s: %w", what, failed)
 		}
 		if len(runs) < q.Limit {
 			break
@@ -249,6 +252,35 @@ func runIDs(runs []status.Run) []string {
 		ids[i] = r.ID
 	}
 	return ids
+}
+
+// fileRemovers is how many runs' files removeFiles removes at once. An
+// unlink waits on the file system's journal, not on a core, so a few in
+// flight keep a batch of 500 runs (1,000 files) from taking a thousand
+// round trips end to end.
+const fileRemovers = 8
+
+// removeFiles removes the files of runs and returns the runs whose files
+// are all gone, in their order, and the errors of the others.
+func removeFiles(runs []status.Run) ([]status.Run, error) {
+	errs := make([]error, len(runs))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(fileRemovers, len(runs)) {
+		wg.Go(func() {
+			for i := int(next.Add(1)) - 1; i < len(runs); i = int(next.Add(1)) - 1 {
+				errs[i] = removeRunFiles(runs[i])
+			}
+		})
+	}
+	wg.Wait()
+	gone := make([]status.Run, 0, len(runs))
+	for i, r := range runs {
+		if errs[i] == nil {
+			gone = append(gone, r)
+		}
+	}
+	return gone, errors.Join(errs...)
 }
 
 // removeRunFiles removes a run's log, metrics and health files; files gone

@@ -2,11 +2,15 @@ package operator
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -264,5 +268,54 @@ func TestRetentionLoop(t *testing.T) {
 	case <-done:
 	case <-time.After(10 * time.Second):
 		t.Fatal("the loop did not stop with its context")
+	}
+}
+
+// TestRemoveFiles: the files of a batch go, several at a time; a run whose
+// file cannot be removed stays out of the result, in order, with its error.
+func TestRemoveFiles(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	file := func(name string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte("x\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	// A directory with something in it cannot be removed like a file,
+	// whoever runs the test.
+	stuck := filepath.Join(dir, "stuck.log")
+	if err := os.MkdirAll(filepath.Join(stuck, "inside"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	var runs []status.Run
+	for i := range 40 {
+		id := fmt.Sprintf("r%02d", i)
+		r := status.Run{ID: id, LogPath: file(id + ".log"), MetricsPath: file(id + ".jsonl")}
+		switch i {
+		case 7:
+			r.LogPath = stuck
+		case 11:
+			r.MetricsPath = filepath.Join(dir, "gone-already.jsonl")
+		case 12:
+			r.LogPath, r.MetricsPath = "", ""
+		}
+		runs = append(runs, r)
+	}
+	gone, err := removeFiles(runs)
+	if err == nil || !strings.Contains(err.Error(), "r07") {
+		t.Errorf("error = %v, want one naming run r07", err)
+	}
+	want := slices.Concat(runIDs(runs[:7]), runIDs(runs[8:]))
+	if got := runIDs(gone); !slices.Equal(got, want) {
+		t.Errorf("removed runs = %v, want %v", got, want)
+	}
+	for _, r := range gone {
+		for _, p := range []string{r.LogPath, r.MetricsPath} {
+			if _, err := os.Stat(p); p != "" && !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("%s of %s still there: %v", p, r.ID, err)
+			}
+		}
 	}
 }

@@ -21,6 +21,9 @@ type RetentionStore interface {
 	// With q.Rows false only runs that still have a log or metrics file
 	// and were not marked removed are returned (the files sweep); with
 	// q.Rows true every due run is (the rows sweep, RUN_HISTORY_DAYS).
+	// An empty q.Pipeline selects the due runs of every pipeline, oldest
+	// first, for a rule that is the same for all: Before alone (KeepRuns
+	// counts per pipeline and needs one; ErrInvalidArgument otherwise).
 	RunsDue(ctx context.Context, q RetentionQuery) ([]Run, error)
 	// MarkLogsRemoved clears LogPath and MetricsPath of the finished runs
 	// ids and sets LogRemovedAt and LogRemovedReason, in one statement. It
@@ -40,6 +43,8 @@ type RetentionStore interface {
 // RetentionQuery is what RunsDue selects. A zero KeepRuns and a zero
 // Before select nothing.
 type RetentionQuery struct {
+	// Pipeline names the pipeline; empty is every pipeline, with Before
+	// as the only rule.
 	Pipeline string
 	// KeepRuns keeps the files (or rows) of this many newest runs.
 	KeepRuns int

@@ -228,6 +228,10 @@ func assemble(ctx context.Context, cfg config, log *slog.Logger) (*parts, error)
 	build := readBuildInfo()
 	opCfg.Notify = operator.NotifyConfig{BaseURL: cfg.BaseURL, UserAgent: "Fast-Flow/" + build.Version}
 	opCfg.Replica = operator.ReplicaConfig{ID: cfg.ReplicaID, Lease: cfg.LeaderLease, Grace: cfg.ReplicaGrace, Version: build.Version}
+	var checksPending func() int
+	if p.checks != nil {
+		checksPending = p.checks.Pending
+	}
 	p.tel, err = telemetry.New(telemetry.Config{
 		Version: build.Version, Commit: build.Commit, Schema: build.Schema,
 		// p.op is set below, before anything runs that could ask.
@@ -249,9 +253,10 @@ func assemble(ctx context.Context, cfg config, log *slog.Logger) (*parts, error)
 			l := p.op.Leadership()
 			return l.Self, l.Leader
 		},
-		Queue:      store,
-		DockerPing: p.docker.Ping,
-		Logger:     log,
+		Queue:         store,
+		DockerPing:    p.docker.Ping,
+		ChecksPending: checksPending,
+		Logger:        log,
 	})
 	if err != nil {
 		return fail(err)

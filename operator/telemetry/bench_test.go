@@ -32,9 +32,10 @@ func BenchmarkScrape(b *testing.B) {
 	}
 	tel, err := New(Config{
 		Version: "bench", Commit: "bench",
-		IsLive:     func(n string) bool { return live[n] },
-		Queue:      raw,
-		DockerPing: func(context.Context) error { return nil },
+		IsLive:        func(n string) bool { return live[n] },
+		Queue:         raw,
+		DockerPing:    func(context.Context) error { return nil },
+		ChecksPending: func() int { return 3 },
 	})
 	if err != nil {
 		b.Fatal(err)

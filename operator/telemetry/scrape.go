@@ -18,10 +18,13 @@ var (
 		"Age of the oldest PENDING run (0 when none waits).", nil, nil)
 	descDockerUp = prometheus.NewDesc("fastflow_docker_up",
 		"1 when the Docker daemon answered a ping at scrape time, else 0.", nil, nil)
+	descChecksPending = prometheus.NewDesc("fastflow_checks_pending",
+		"GitHub check-run reports waiting for delivery (queued or being retried).", nil, nil)
 )
 
 // scrapeCollector reads the gauges that are cheaper to compute than to keep
-// in step: the store's running and queued runs and a Docker ping. Each
+// in step: the store's running and queued runs, a Docker ping and the
+// check-run reporter's queue length. Each
 // scrape asks the store three small indexed questions, whatever the number
 // of runs and pipelines.
 type scrapeCollector struct{ t *Telemetry }
@@ -34,6 +37,9 @@ func (c *scrapeCollector) Describe(ch chan<- *prometheus.Desc) {
 	}
 	if c.t.cfg.DockerPing != nil {
 		ch <- descDockerUp
+	}
+	if c.t.cfg.ChecksPending != nil {
+		ch <- descChecksPending
 	}
 }
 
@@ -49,6 +55,9 @@ func (c *scrapeCollector) Collect(ch chan<- prometheus.Metric) {
 			up = 0
 		}
 		ch <- prometheus.MustNewConstMetric(descDockerUp, prometheus.GaugeValue, up)
+	}
+	if pending := c.t.cfg.ChecksPending; pending != nil {
+		ch <- prometheus.MustNewConstMetric(descChecksPending, prometheus.GaugeValue, float64(pending()))
 	}
 }
 

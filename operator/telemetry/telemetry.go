@@ -2,8 +2,8 @@
 // its own prometheus.Registry (never the global default one): counters and
 // histograms move on the events of a status.Store it wraps (runs started and
 // finished, schedule fires, syncs) and on webhook deliveries the web UI
-// reports; gauges (running and queued runs, Docker, live pipelines) are read
-// when Prometheus scrapes.
+// reports; gauges (running and queued runs, Docker, pending check-run
+// reports, live pipelines) are read when Prometheus scrapes.
 //
 // Label cardinality is bounded: a pipeline label carries the name only of a
 // pipeline of the live revision; any other name is folded into OtherPipeline.
@@ -55,6 +55,11 @@ type Config struct {
 	// Queue is read at scrape time for the running and queued gauges; nil
 	// leaves them out.
 	Queue status.RunStore
+	// ChecksPending is called at scrape time for fastflow_checks_pending,
+	// the check-run reports waiting for delivery to GitHub
+	// (checks.Reporter.Pending); nil, as without a GitHub App, leaves the
+	// gauge out rather than claim an empty queue that does not exist.
+	ChecksPending func() int
 	// ScrapeTimeout bounds the probes a scrape makes (default 2s).
 	ScrapeTimeout time.Duration
 	// Clock is the time source for fire delays and queue ages; nil is

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/fastflow-dev/fastflow/status"
+	"github.com/fastflow-dev/fastflow/status/checks"
 	"github.com/fastflow-dev/fastflow/status/sqlstore"
 )
 
@@ -243,5 +247,59 @@ fastflow_leader{replica="replica-a"} %d
 	}
 	if n, err := testutil.GatherAndCount(bare.Registry(), "fastflow_leader"); err != nil || n != 0 {
 		t.Errorf("without Leader: %d series, %v; want none", n, err)
+	}
+}
+
+// fastflow_checks_pending shows a real reporter's queue on a real scrape
+// over HTTP; without a reporter (ChecksPending nil) the gauge is absent.
+func TestChecksPendingScrape(t *testing.T) {
+	t.Parallel()
+	// The reporter is never started, so what it is given stays queued
+	// and nothing reaches the (unreachable) API.
+	rep, err := checks.New(checks.Config{Owner: "o", Repo: "r", APIURL: "http://127.0.0.1:1/",
+		Token: func(context.Context) (string, error) { return "t", nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		pending func() int
+		reports int
+		want    string // the sample line; "" means the metric is absent
+	}{
+		{"no reporter", nil, 0, ""},
+		{"empty queue", rep.Pending, 0, "fastflow_checks_pending 0"},
+		{"three waiting", rep.Pending, 3, "fastflow_checks_pending 3"},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for j := range tt.reports {
+				rep.RunStarted(status.Run{ID: fmt.Sprintf("run-%d-%d", i, j), Pipeline: "hello", Revision: "3f2c"})
+			}
+			tel, err := New(Config{ChecksPending: tt.pending})
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv := httptest.NewServer(tel.Handler())
+			defer srv.Close()
+			resp, err := http.Get(srv.URL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got string
+			for line := range strings.Lines(string(body)) {
+				if strings.HasPrefix(line, "fastflow_checks_pending ") {
+					got = strings.TrimSpace(line)
+				}
+			}
+			if got != tt.want {
+				t.Errorf("scrape has %q, want %q", got, tt.want)
+			}
+		})
 	}
 }

@@ -90,6 +90,11 @@ type Config struct {
 	// by image; a RunSpec's HealthCheck replaces its image's. Their
 	// commands are FileProbe's.
 	HealthChecks map[string]runtime.HealthCheck
+	// ForgetRemoved makes the daemon forget a container once Remove
+	// removed it, as Docker does, instead of keeping its snapshot for
+	// Containers and Container: for runs long enough that the kept
+	// containers would be most of the process's memory (benchmarks).
+	ForgetRemoved bool
 }
 
 // Runtime is a client of a fake daemon; it implements runtime.Runtime.
@@ -116,6 +121,7 @@ type daemon struct {
 	hostMemory int64
 	// healthChecks are Config.HealthChecks.
 	healthChecks map[string]runtime.HealthCheck
+	forget       bool // Config.ForgetRemoved
 
 	mu sync.Mutex
 	// changed is closed and replaced on every change of state, which is
@@ -157,6 +163,7 @@ func New(cfg Config) *Runtime {
 		cpus:         cfg.CPUs,
 		hostMemory:   cfg.HostMemory,
 		healthChecks: maps.Clone(cfg.HealthChecks),
+		forget:       cfg.ForgetRemoved,
 		changed:      make(chan struct{}),
 		program:      cfg.Program,
 		containers:   map[string]*container{},

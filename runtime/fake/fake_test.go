@@ -3,6 +3,7 @@ package fake_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -95,19 +96,25 @@ func render(t *testing.T, p runtimetest.Program) []string {
 }
 
 func TestConformance(t *testing.T) {
-	clk := driven(t)
-	d := fake.New(fake.Config{Clock: clk, Images: []string{"fake-probe"}})
-	begin, fakeBegin := time.Now(), clk.Now()
-	t.Cleanup(func() {
-		t.Logf("conformance took %v of real time, %v on the fake clock", time.Since(begin), clk.Since(fakeBegin))
-	})
-	runtimetest.Run(t, runtimetest.Config{
-		New:     func(*testing.T) runtime.Runtime { return d.Connect() },
-		Image:   "fake-probe",
-		Command: render,
-		Now:     clk.Now,
-		Probe:   func(_ *testing.T, p runtimetest.Probe) []string { return fake.FileProbe(p.Path, p.Healthy) },
-	})
+	// A daemon that forgets removed containers (ForgetRemoved, as the
+	// long benchmarks use it) is a runtime all the same.
+	for _, forget := range []bool{false, true} {
+		t.Run(fmt.Sprintf("forget removed %v", forget), func(t *testing.T) {
+			clk := driven(t)
+			d := fake.New(fake.Config{Clock: clk, Images: []string{"fake-probe"}, ForgetRemoved: forget})
+			begin, fakeBegin := time.Now(), clk.Now()
+			t.Cleanup(func() {
+				t.Logf("conformance took %v of real time, %v on the fake clock", time.Since(begin), clk.Since(fakeBegin))
+			})
+			runtimetest.Run(t, runtimetest.Config{
+				New:     func(*testing.T) runtime.Runtime { return d.Connect() },
+				Image:   "fake-probe",
+				Command: render,
+				Now:     clk.Now,
+				Probe:   func(_ *testing.T, p runtimetest.Probe) []string { return fake.FileProbe(p.Path, p.Healthy) },
+			})
+		})
+	}
 }
 
 func TestSweeperConformance(t *testing.T) {
@@ -763,6 +770,57 @@ func TestVanish(t *testing.T) {
 	snap, ok := rt.Container(id)
 	if !ok || !snap.Removed || snap.Calls[fake.MethodRemove] != 0 {
 		t.Errorf("snapshot %+v, want removed without a Remove call", snap)
+	}
+}
+
+// TestForgetRemoved: with ForgetRemoved a removed container leaves no
+// trace in the daemon, as in Docker, while one that still exists is kept
+// whatever its state; its run can start again.
+func TestForgetRemoved(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		forget bool
+		want   int // snapshots left after one of two exited containers is removed
+	}{
+		{"kept by default", false, 2},
+		{"forgotten", true, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			rt, _ := setup(t, fake.Config{ForgetRemoved: tt.forget})
+			ctx := testCtx(t)
+			gone := start(t, rt, spec("r1", fake.Program{fake.Exit(0)}))
+			exited := start(t, rt, spec("r2", fake.Program{fake.Exit(3)}))
+			for _, id := range []string{gone, exited} {
+				if _, err := rt.Wait(ctx, id); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := rt.Remove(ctx, gone); err != nil {
+				t.Fatal(err)
+			}
+			if got := len(rt.Containers()); got != tt.want {
+				t.Errorf("%d snapshots after Remove, want %d", got, tt.want)
+			}
+			if snap, ok := rt.Container(gone); ok != !tt.forget || (ok && !snap.Removed) {
+				t.Errorf("Container(removed) = %+v, %v", snap, ok)
+			}
+			if snap, ok := rt.Container(exited); !ok || snap.Exit == nil || snap.Exit.Code != 3 {
+				t.Errorf("Container(exited, not removed) = %+v, %v; want it with exit 3", snap, ok)
+			}
+			if cs, err := rt.List(ctx, nil); err != nil || len(cs) != 1 || cs[0].ID != exited {
+				t.Errorf("List = %v, %v; want only %s", cs, err, exited)
+			}
+			if _, err := rt.Wait(ctx, gone); !errors.Is(err, runtime.ErrNotFound) {
+				t.Errorf("Wait(removed) = %v, want ErrNotFound", err)
+			}
+			again := start(t, rt, spec("r1", fake.Program{fake.Exit(0)}))
+			if again == gone {
+				t.Errorf("a new container of run r1 reuses the ID %s", gone)
+			}
+		})
 	}
 }
 

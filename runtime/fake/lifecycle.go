@@ -3,6 +3,7 @@ package fake
 import (
 	"context"
 	"maps"
+	"slices"
 	"time"
 
 	"github.com/fastflow-dev/fastflow/runtime"
@@ -88,6 +89,12 @@ func (d *daemon) remove(c *container) {
 	c.removed = true
 	if d.byRun[c.spec.RunID] == c {
 		delete(d.byRun, c.spec.RunID)
+	}
+	if d.forget {
+		delete(d.containers, c.id)
+		if i := slices.Index(d.order, c); i >= 0 {
+			d.order = slices.Delete(d.order, i, i+1)
+		}
 	}
 	d.notify()
 }

@@ -156,14 +156,7 @@ func TestAdmitRunRecordsFire(t *testing.T) {
 // a decision down, and off a sort.
 func TestAdmissionQueryPlan(t *testing.T) {
 	t.Parallel()
-	s, err := Open(t.Context(), Config{DataDir: t.TempDir(), CheckpointInterval: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
-	if err := s.Migrate(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	s := newPlanStore(t)
 	now := s.d.timeArg(time.Now())
 	tests := []struct {
 		name  string
@@ -183,24 +176,7 @@ func TestAdmissionQueryPlan(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rows, err := s.r.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+tt.q, tt.args...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer rows.Close()
-			var plan []string
-			for rows.Next() {
-				var id, parent, notused int
-				var detail string
-				if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
-					t.Fatal(err)
-				}
-				plan = append(plan, detail)
-			}
-			if err := rows.Err(); err != nil {
-				t.Fatal(err)
-			}
-			all := strings.Join(plan, "; ")
+			all := strings.Join(queryPlan(t, s, tt.q, tt.args...), "; ")
 			t.Logf("plan: %s", all)
 			if !strings.Contains(all, "INDEX "+tt.index+" (") || strings.Contains(all, "SCAN runs") {
 				t.Errorf("plan does not use %s: %s", tt.index, all)

@@ -210,9 +210,11 @@ func checkHeader(path string) error {
 		return fmt.Errorf("integrity check: %w", err)
 	}
 	defer f.Close()
-	if info, err := f.Stat(); err != nil {
+	info, err := f.Stat()
+	if err != nil {
 		return fmt.Errorf("integrity check: %w", err)
-	} else if !info.Mode().IsRegular() {
+	}
+	if !info.Mode().IsRegular() {
 		return fmt.Errorf("integrity check: %s is not a regular file", path)
 	}
 	head := make([]byte, 100)
@@ -223,25 +225,24 @@ func checkHeader(path string) error {
 	if n < len(head) || string(head[:len(sqliteHeader)]) != sqliteHeader {
 		return fmt.Errorf("%w: %s is not an SQLite database (%d bytes, no SQLite header)", ErrCorrupt, path, n)
 	}
-	// SQLite reads a file cut inside its last page as if the missing
-	// bytes were zeros, and a cut free page passes integrity_check: the
-	// size must be whole pages, as many as the header counts.
-	info, err := f.Stat()
-	if err != nil {
-		return fmt.Errorf("integrity check: %w", err)
-	}
+	// SQLite reads the missing end of a short last page as zeros, so
+	// integrity_check passes a truncated file whose lost bytes were free
+	// space. A database file is whole pages, always.
 	pageSize := int64(binary.BigEndian.Uint16(head[16:18]))
 	if pageSize == 1 {
 		pageSize = 65536
 	}
-	if pageSize < 512 || info.Size()%pageSize != 0 {
-		return fmt.Errorf("%w: %s is %d bytes, not a whole number of %d-byte pages (truncated?)", ErrCorrupt, path, info.Size(), pageSize)
+	if pageSize < 512 || pageSize&(pageSize-1) != 0 {
+		return fmt.Errorf("%w: %s: page size %d in the header", ErrCorrupt, path, pageSize)
+	}
+	if info.Size()%pageSize != 0 {
+		return fmt.Errorf("%w: %s is truncated: %d bytes is no whole number of %d-byte pages", ErrCorrupt, path, info.Size(), pageSize)
 	}
 	// The header's page count is valid when its version-valid-for number
 	// matches the change counter (SQLite 3.7.0 and later write both).
 	if pages := int64(binary.BigEndian.Uint32(head[28:32])); pages > 0 &&
 		binary.BigEndian.Uint32(head[92:96]) == binary.BigEndian.Uint32(head[24:28]) && info.Size() < pages*pageSize {
-		return fmt.Errorf("%w: %s is %d bytes, its header counts %d pages of %d bytes (truncated?)", ErrCorrupt, path, info.Size(), pages, pageSize)
+		return fmt.Errorf("%w: %s is truncated: %d bytes, its header counts %d pages of %d bytes", ErrCorrupt, path, info.Size(), pages, pageSize)
 	}
 	return nil
 }

@@ -37,6 +37,7 @@ var fixtureChecks = map[int64]func(t *testing.T, s *Store){
 	3: checkFixture3,
 	4: checkFixture4,
 	5: checkFixture5,
+	6: checkFixture6,
 }
 
 // fixtureVersions lists the version of every fixture file, sorted.
@@ -585,5 +586,57 @@ func checkFixture5(t *testing.T, s *Store) {
 	}
 	if r, err := s.GetRun(ctx, "0195f000-0000-7000-8000-000000000501"); err != nil || r.Replica != "replica-a" || r.Status != status.RunRunning {
 		t.Errorf("GetRun = %+v, %v; want replica-a's RUNNING run", r, err)
+	}
+}
+
+// checkFixture6 reads back 00006.sql: the runs are intact, the indexes
+// are there, the files rule finds the older run, and deleting a run takes
+// its fire and no other.
+func checkFixture6(t *testing.T, s *Store) {
+	ctx := t.Context()
+	const rev = "main@sha1:6666666666666666666666666666666666666666"
+	id := func(n string) string { return "0195f000-0000-7000-8000-000000000" + n }
+	run := func(n string) status.Run {
+		return status.Run{ID: id(n), Pipeline: "weekly", Revision: rev, Trigger: status.TriggerSchedule, TriggeredBy: "scheduler",
+			Attempt: 1, ContainerID: "c0ffee6" + n[2:], UVVersion: "uv 0.9.5", SetupDuration: time.Second,
+			PeakCPUPercent: 12.5, PeakRAMBytes: 2097152, Admitted: true,
+			LogPath: "/data/logs/" + n + ".log", MetricsPath: "/data/logs/" + n + ".metrics.jsonl"}
+	}
+	old, kept := run("601"), run("602")
+	old.Status, old.ExitCode = status.RunSuccess, intp(0)
+	old.QueuedAt, old.StartedAt, old.FinishedAt = at(t, "2025-06-01T02:00:00Z"), at(t, "2025-06-01T02:00:01Z"), at(t, "2025-06-01T02:00:09Z")
+	kept.Status, kept.ErrorType, kept.ExitCode, kept.Message = status.RunFailed, status.ErrorExitCode, intp(1), "exit code 1"
+	kept.QueuedAt, kept.StartedAt, kept.FinishedAt = at(t, "2025-06-08T02:00:00Z"), at(t, "2025-06-08T02:00:01Z"), at(t, "2025-06-08T02:00:09Z")
+	checkRuns(t, s, []status.Run{old, kept})
+
+	indexQuery := `SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name IN ('schedule_fires_run', 'runs_with_files')`
+	if s.d.postgres {
+		indexQuery = `SELECT count(*) FROM pg_indexes WHERE indexname IN ('schedule_fires_run', 'runs_with_files')`
+	}
+	var indexes int
+	if err := s.r.QueryRowContext(ctx, indexQuery).Scan(&indexes); err != nil || indexes != 2 {
+		t.Errorf("indexes schedule_fires_run and runs_with_files: %d of them, %v; want both", indexes, err)
+	}
+	// The fixture's runs still have their files, so the files rule finds
+	// the older one through runs_with_files.
+	due, err := s.RunsDue(ctx, status.RetentionQuery{Pipeline: "weekly", KeepRuns: 1})
+	if err != nil || len(due) != 1 || due[0].ID != id("601") {
+		t.Errorf("RunsDue(files, keep 1) = %v, %v; want only %s", due, err, id("601"))
+	}
+
+	if n, err := s.DeleteRuns(ctx, []string{id("601")}); err != nil || n != 1 {
+		t.Fatalf("DeleteRuns(%s) = %d, %v; want 1", id("601"), n, err)
+	}
+	fire := func(day string) status.Fire {
+		return status.Fire{Key: "weekly|cron:0 2 * * 0|2025-06-" + day + "T02:00:00Z", Pipeline: "weekly", FireAt: at(t, "2025-06-"+day+"T02:00:00Z")}
+	}
+	// Claiming a fire again succeeds only if its record is gone.
+	if err := s.RecordFire(ctx, fire("01")); err != nil {
+		t.Errorf("the fire of the deleted run is still recorded: %v", err)
+	}
+	for _, day := range []string{"08", "15"} {
+		if err := s.RecordFire(ctx, fire(day)); !errors.Is(err, status.ErrConflict) {
+			t.Errorf("RecordFire of the fixture fire of 2025-06-%s = %v, want ErrConflict (it must survive)", day, err)
+		}
 	}
 }

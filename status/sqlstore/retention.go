@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -41,31 +42,14 @@ func (s *Store) dueRun(alias string, q status.RetentionQuery) (string, []any) {
 
 // RunsDue implements status.RetentionStore.
 func (s *Store) RunsDue(ctx context.Context, q status.RetentionQuery) ([]status.Run, error) {
-	if q.Pipeline == "" {
-		return nil, fmt.Errorf("runs due: %w: empty pipeline", status.ErrInvalidArgument)
+	if q.Pipeline == "" && q.KeepRuns > 0 {
+		return nil, fmt.Errorf("runs due: %w: KeepRuns counts the runs of one pipeline, and none is named", status.ErrInvalidArgument)
 	}
 	if q.KeepRuns <= 0 && q.Before.IsZero() {
 		return nil, nil
 	}
-	limit := q.Limit
-	switch {
-	case limit <= 0:
-		limit = defaultRetentionLimit
-	case limit > maxRetentionLimit:
-		limit = maxRetentionLimit
-	}
-	self, selfArgs := s.dueRun("r", q)
-	retry, retryArgs := s.dueRun("c", q)
-	where := `r.pipeline = ? AND ` + self +
-		` AND NOT EXISTS (SELECT 1 FROM runs c WHERE c.retry_of = r.id AND (` + retry + `) IS NOT TRUE)`
-	args := append([]any{q.Pipeline}, selfArgs...)
-	args = append(args, retryArgs...)
-	if !q.Rows {
-		where += ` AND r.log_removed_at IS NULL AND (r.log_path <> '' OR r.metrics_path <> '')`
-	}
-	cols := "r." + strings.Join(strings.Fields(strings.ReplaceAll(runColumns, ",", " ")), ", r.")
-	rows, err := s.query(ctx, `SELECT `+cols+` FROM runs r WHERE `+where+
-		` ORDER BY r.queued_at, r.id LIMIT ?`, append(args, limit)...)
+	query, args := s.runsDueQuery(q)
+	rows, err := s.query(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("runs due of %s: %w", q.Pipeline, err)
 	}
@@ -82,6 +66,35 @@ func (s *Store) RunsDue(ctx context.Context, q status.RetentionQuery) ([]status.
 		return nil, fmt.Errorf("runs due of %s: %w", q.Pipeline, err)
 	}
 	return out, nil
+}
+
+// runsDueQuery is RunsDue's statement for q, which has a rule, with its
+// arguments. Across pipelines (q.Pipeline empty) it walks runs_queued, so
+// a batch is the oldest runs of the whole table, which share their pages:
+// deleting them rewrites a few pages of the table and its indexes, where a
+// batch of one pipeline's runs, interleaved in time with the others',
+// touches a page a run.
+func (s *Store) runsDueQuery(q status.RetentionQuery) (string, []any) {
+	limit := q.Limit
+	switch {
+	case limit <= 0:
+		limit = defaultRetentionLimit
+	case limit > maxRetentionLimit:
+		limit = maxRetentionLimit
+	}
+	self, selfArgs := s.dueRun("r", q)
+	retry, retryArgs := s.dueRun("c", q)
+	where := self + ` AND NOT EXISTS (SELECT 1 FROM runs c WHERE c.retry_of = r.id AND (` + retry + `) IS NOT TRUE)`
+	args := slices.Concat(selfArgs, retryArgs)
+	if q.Pipeline != "" {
+		where = `r.pipeline = ? AND ` + where
+		args = append([]any{q.Pipeline}, args...)
+	}
+	if !q.Rows {
+		where += ` AND r.log_removed_at IS NULL AND (r.log_path <> '' OR r.metrics_path <> '')`
+	}
+	cols := "r." + strings.Join(strings.Fields(strings.ReplaceAll(runColumns, ",", " ")), ", r.")
+	return `SELECT ` + cols + ` FROM runs r WHERE ` + where + ` ORDER BY r.queued_at, r.id LIMIT ?`, append(args, limit)
 }
 
 // idArgs turns ids into query arguments.
@@ -118,15 +131,12 @@ func (s *Store) DeleteRuns(ctx context.Context, ids []string) (int64, error) {
 		return 0, nil
 	}
 	var n int64
+	fires, runs := deleteRunsStatements(len(ids))
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		in := `(` + placeholders(len(ids)) + `)`
-		if _, err := s.execOn(ctx, tx, `DELETE FROM schedule_fires WHERE run_id IN `+in+
-			` AND run_id IN (SELECT id FROM runs WHERE id IN `+in+` AND status NOT IN ('PENDING', 'RUNNING'))`,
-			append(idArgs(ids), idArgs(ids)...)...); err != nil {
+		if _, err := s.execOn(ctx, tx, fires, append(idArgs(ids), idArgs(ids)...)...); err != nil {
 			return err
 		}
-		res, err := s.execOn(ctx, tx, `DELETE FROM runs WHERE id IN `+in+
-			` AND status NOT IN ('PENDING', 'RUNNING')`, idArgs(ids)...)
+		res, err := s.execOn(ctx, tx, runs, idArgs(ids)...)
 		if err != nil {
 			return err
 		}
@@ -139,19 +149,33 @@ func (s *Store) DeleteRuns(ctx context.Context, ids []string) (int64, error) {
 	return n, nil
 }
 
+// deleteRunsStatements are DeleteRuns' statements for n IDs: the fires of
+// the finished runs among them (2n arguments, the IDs twice), then those
+// runs (the IDs).
+func deleteRunsStatements(n int) (fires, runs string) {
+	in := `(` + placeholders(n) + `)`
+	return `DELETE FROM schedule_fires WHERE run_id IN ` + in +
+			` AND run_id IN (SELECT id FROM runs WHERE id IN ` + in + ` AND status NOT IN ('PENDING', 'RUNNING'))`,
+		`DELETE FROM runs WHERE id IN ` + in + ` AND status NOT IN ('PENDING', 'RUNNING')`
+}
+
+// recordsBeforeStatements are DeleteRecordsBefore's statements, each
+// taking the cut and the limit.
+var recordsBeforeStatements = []string{
+	`DELETE FROM schedule_fires WHERE fire_key IN (SELECT f.fire_key FROM schedule_fires f
+		WHERE f.created_at < ? AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.id = f.run_id)
+		ORDER BY f.created_at LIMIT ?)`,
+	`DELETE FROM webhook_deliveries WHERE delivery_id IN (SELECT d.delivery_id FROM webhook_deliveries d
+		WHERE d.received_at < ? ORDER BY d.received_at LIMIT ?)`,
+}
+
 // DeleteRecordsBefore implements status.RetentionStore.
 func (s *Store) DeleteRecordsBefore(ctx context.Context, t time.Time, limit int) (int64, error) {
 	if limit <= 0 {
 		limit = defaultRetentionLimit
 	}
 	var total int64
-	for _, q := range []string{
-		`DELETE FROM schedule_fires WHERE fire_key IN (SELECT f.fire_key FROM schedule_fires f
-			WHERE f.created_at < ? AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.id = f.run_id)
-			ORDER BY f.created_at LIMIT ?)`,
-		`DELETE FROM webhook_deliveries WHERE delivery_id IN (SELECT d.delivery_id FROM webhook_deliveries d
-			WHERE d.received_at < ? ORDER BY d.received_at LIMIT ?)`,
-	} {
+	for _, q := range recordsBeforeStatements {
 		res, err := s.exec(ctx, q, s.d.timeArg(t), limit)
 		if err != nil {
 			return total, fmt.Errorf("delete records before %s: %w", t.UTC().Format(time.RFC3339), err)

@@ -142,6 +142,33 @@ func testRetentionRetryChain(t *testing.T, s status.Store) {
 	diff(t, "due before hour 6", []string{"solo", "chain-1", "chain-2", "chain-3"}, dueIDs(t, s, q))
 }
 
+// testRetentionAcrossPipelines: with no pipeline named, the age rule
+// selects the due runs of every pipeline, oldest first across them, with
+// each pipeline's newest run, active runs and the middle of a retry chain
+// kept as for one pipeline; a count rule needs a pipeline.
+func testRetentionAcrossPipelines(t *testing.T, s status.Store) {
+	c := ctx(t)
+	base := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	// a: hours 0, 1, 2 (a-02 newest); b: hours 0.5, 1.5 (b-01 newest).
+	a := retentionRuns(t, s, "a", base, 3)
+	b := retentionRuns(t, s, "b", base.Add(30*time.Minute), 2)
+	_, err := s.CreateRun(c, status.Run{ID: "b-running", Pipeline: "b", Status: status.RunRunning, QueuedAt: base.Add(-time.Hour)})
+	must(t, err)
+	// c-0 is retried by c-1, queued after the cut, so c-0 stays too.
+	_, err = s.CreateRun(c, status.Run{ID: "c-0", Pipeline: "c", Status: status.RunFailed, QueuedAt: base})
+	must(t, err)
+	_, err = s.CreateRun(c, status.Run{ID: "c-1", Pipeline: "c", Status: status.RunSuccess, RetryOf: "c-0", QueuedAt: base.Add(10 * time.Hour)})
+	must(t, err)
+	q := status.RetentionQuery{Before: base.Add(5 * time.Hour), Rows: true}
+	diff(t, "rows due across pipelines", []string{a[0], b[0], a[1]}, dueIDs(t, s, q))
+	q.Limit = 2
+	diff(t, "rows due across pipelines, limit 2", []string{a[0], b[0]}, dueIDs(t, s, q))
+	q = status.RetentionQuery{Before: base.Add(time.Hour)}
+	diff(t, "files due across pipelines before hour 1", []string{a[0], b[0]}, dueIDs(t, s, q))
+	_, err = s.RunsDue(c, status.RetentionQuery{KeepRuns: 1, Before: base, Rows: true})
+	wantErr(t, "KeepRuns across pipelines", err, status.ErrInvalidArgument)
+}
+
 // testRetentionDelete: rows go with the schedule fires that started them;
 // active runs never go; old fire and delivery records go in batches.
 func testRetentionDelete(t *testing.T, s status.Store) {

@@ -39,6 +39,7 @@ func Run(t *testing.T, open OpenFunc) {
 		{"RetentionKeepRuns", testRetentionKeepRuns},
 		{"RetentionMark", testRetentionMark},
 		{"RetentionRetryChain", testRetentionRetryChain},
+		{"RetentionAcrossPipelines", testRetentionAcrossPipelines},
 		{"RetentionDelete", testRetentionDelete},
 		{"AdmitRun", testAdmitRun},
 		{"AdmitDefaults", testAdmitDefaults},
