@@ -51,6 +51,11 @@ type Config struct {
 	// ScheduleTimeout is how long a pod may stay unschedulable before the
 	// run ends with the scheduler's reason (default 5m).
 	ScheduleTimeout time.Duration
+	// RevisionsDir holds one folder per published revision
+	// (DATA_DIR/revisions/<sha>); the files of a RunSpec's Code are read
+	// from <sha>/<pipeline> there into a ConfigMap. Empty refuses specs
+	// that name code.
+	RevisionsDir string
 	// CachePVCs maps a cache name (runtime.CacheUV) to the
 	// PersistentVolumeClaim mounted for it; a cache without one is an
 	// emptyDir, empty on every run.
@@ -71,6 +76,7 @@ type Client struct {
 	ttl       time.Duration
 	schedule  time.Duration
 	pvcs      map[string]string
+	revisions string
 	merged    bool
 	log       *slog.Logger
 	logRetry  time.Duration
@@ -108,7 +114,7 @@ func New(cfg Config) (*Client, error) {
 	}
 	c := &Client{
 		api: api, host: rc.Host, ns: cfg.Namespace, ttl: cfg.TTLAfterFinished, schedule: cfg.ScheduleTimeout,
-		pvcs: maps.Clone(cfg.CachePVCs), merged: cfg.MergedStreams, log: log,
+		pvcs: maps.Clone(cfg.CachePVCs), revisions: cfg.RevisionsDir, merged: cfg.MergedStreams, log: log,
 		logRetry: 250 * time.Millisecond, statEvery: time.Second,
 	}
 	if c.ns == "" {

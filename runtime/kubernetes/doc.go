@@ -35,9 +35,14 @@
 // is the PersistentVolumeClaim Config.CachePVCs names for it, or an
 // emptyDir (no cache between runs). Mounts are hostPath volumes,
 // meaningful only where every node has the folder (site setup beside the
-// workers). Code is not delivered yet (the immutable ConfigMap per
-// revision and pipeline): a spec naming it is refused with
-// ErrInvalidSpec. RunSpec.Network is not applied (pods always join the
+// workers). Code reaches the pod without host paths: the files of
+// Config.RevisionsDir/<revision>/<pipeline> go into one immutable
+// ConfigMap per revision and pipeline, mounted read-only at
+// Target/<pipeline> and shared by that pair's runs, each Job one of its
+// owners, so the garbage collector deletes it once no run needs it. A
+// pipeline over the 1 MiB a ConfigMap holds is refused with
+// ErrCodeTooLarge naming its size; such a pipeline needs its code baked
+// into the worker image (or its data kept out of the repository). RunSpec.Network is not applied (pods always join the
 // cluster's pod network; isolating them is a NetworkPolicy's job) and
 // neither are RunSpec.Log's limits (the kubelet's containerLogMaxSize
 // rules there).

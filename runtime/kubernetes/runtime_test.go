@@ -6,11 +6,16 @@ import (
 	"encoding/hex"
 	"errors"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 
 	"github.com/fastflow-dev/fastflow/runtime"
 	"github.com/fastflow-dev/fastflow/runtime/kubernetes"
@@ -149,5 +154,115 @@ func TestStopDeletesThePodOnly(t *testing.T) {
 	found, err := c.List(ctx, map[string]string{runtime.LabelRunID: spec.RunID})
 	if err != nil || len(found) != 1 || found[0].Exit == nil || found[0].Exit.Code != 7 {
 		t.Errorf("List = %+v, %v; want the stopped run with its exit 7", found, err)
+	}
+}
+
+// writeRevision writes files (path: content) as pipeline at revision under
+// a new revisions folder and returns the folder.
+func writeRevision(t *testing.T, revision, pipeline string, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for p, content := range files {
+		full := filepath.Join(dir, revision, pipeline, p)
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(full, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// TestCodeFromConfigMap: the pipeline's files at the run's revision reach
+// the pod read-only through one immutable ConfigMap, which the runs of that
+// revision share and which goes once no run needs it.
+func TestCodeFromConfigMap(t *testing.T) {
+	const rev = "0123456789abcdef0123456789abcdef01234567"
+	revisions := writeRevision(t, rev, "hello", map[string]string{
+		"main.py":     "print('hello')\n",
+		"data/in.txt": "nested file\n",
+	})
+	c := requireCluster(t, kubernetes.Config{RevisionsDir: revisions})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	script := `pwd; cat data/in.txt; python3 main.py; touch x 2>/dev/null && echo writable || echo read-only`
+	var ids []string
+	for range 2 {
+		spec := newSpec(t, script)
+		spec.Revision = rev
+		spec.Code = &runtime.Code{Revision: rev, Pipeline: "hello", Target: "/app"}
+		spec.WorkDir = "/app/hello"
+		ids = append(ids, start(t, c, spec))
+	}
+	want := []string{"/app/hello", "nested file", "hello", "read-only"}
+	for _, id := range ids {
+		st, err := c.Wait(ctx, id)
+		if err != nil || st.Code != 0 {
+			t.Fatalf("Wait(%s) = %+v, %v; want 0", id, st, err)
+		}
+		ls, err := c.Logs(ctx, id, runtime.LogOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for {
+			l, err := ls.Next()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, l.Text)
+		}
+		ls.Close()
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("output of %s (-want +got):\n%s", id, diff)
+		}
+	}
+	cms := kubernetes.API(c).CoreV1().ConfigMaps(c.Namespace())
+	name := kubernetes.CodeConfigMapName(rev, "hello")
+	cm, err := cms.Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("the code ConfigMap: %v", err)
+	}
+	if cm.Immutable == nil || !*cm.Immutable || len(cm.OwnerReferences) != 2 {
+		t.Errorf("ConfigMap immutable %v with %d owners, want immutable with the two runs' Jobs", cm.Immutable, len(cm.OwnerReferences))
+	}
+	for _, id := range ids {
+		if err := c.Remove(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		_, err := cms.Get(ctx, name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the code ConfigMap is still there a minute after its runs were removed (%v)", err)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+func TestCodeTooLarge(t *testing.T) {
+	const rev = "0123456789abcdef0123456789abcdef01234567"
+	revisions := writeRevision(t, rev, "big", map[string]string{
+		"main.py":  "print(1)\n",
+		"data.bin": strings.Repeat("x", 1<<20),
+	})
+	c, err := kubernetes.New(kubernetes.Config{REST: &rest.Config{Host: "https://127.0.0.1:1"}, RevisionsDir: revisions})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := newSpec(t, "true")
+	spec.Code = &runtime.Code{Revision: rev, Pipeline: "big", Target: "/app"}
+	_, err = c.Start(context.Background(), spec)
+	if !errors.Is(err, kubernetes.ErrCodeTooLarge) || !errors.Is(err, kubernetes.ErrInvalidSpec) ||
+		!strings.Contains(err.Error(), "1048585 bytes") {
+		t.Errorf("Start = %v, want ErrCodeTooLarge naming the size 1048585", err)
 	}
 }

@@ -4,11 +4,14 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"maps"
 	"math"
+	"path"
 	"slices"
 	"strings"
+	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -35,7 +38,14 @@ const maxNameLen = 52
 // A run ID that is not a DNS label as it is (capitals, '_' or '.', or too
 // long) gets a hash of itself appended, so two run IDs never share a Job.
 func JobName(runID string) string {
-	name := "fastflow-" + runID
+	return dnsName("fastflow-", runID, maxNameLen)
+}
+
+// dnsName is prefix+s as a DNS label of at most limit characters: s as it
+// is when it is one, else lowered, with '-' for what a label cannot hold,
+// cut to fit and followed by a hash of s, so distinct s stay apart.
+func dnsName(prefix, s string, limit int) string {
+	name := prefix + s
 	clean := strings.Map(func(r rune) rune {
 		switch {
 		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '-':
@@ -45,13 +55,13 @@ func JobName(runID string) string {
 		}
 		return '-'
 	}, name)
-	if clean == name && len(name) <= maxNameLen && !strings.HasSuffix(name, "-") {
+	if clean == name && len(name) <= limit && !strings.HasSuffix(name, "-") {
 		return name
 	}
-	sum := sha256.Sum256([]byte(runID))
+	sum := sha256.Sum256([]byte(s))
 	suffix := "-" + hex.EncodeToString(sum[:4])
-	if len(clean) > maxNameLen-len(suffix) {
-		clean = clean[:maxNameLen-len(suffix)]
+	if len(clean) > limit-len(suffix) {
+		clean = clean[:limit-len(suffix)]
 	}
 	return strings.TrimRight(clean, "-") + suffix
 }
@@ -64,15 +74,38 @@ func (c *Client) Start(ctx context.Context, spec runtime.RunSpec) (string, error
 	if err != nil {
 		return "", fmt.Errorf("start %s: %w", spec.RunID, err)
 	}
-	_, err = c.api.BatchV1().Jobs(c.ns).Create(ctx, job, metav1.CreateOptions{})
+	var code *codeVolume
+	if spec.Code != nil {
+		if code, err = c.codeConfigMap(spec); err != nil {
+			return "", fmt.Errorf("start %s: %w", spec.RunID, err)
+		}
+		mountCode(job, code, path.Join(spec.Code.Target, spec.Code.Pipeline))
+	}
+	created, err := c.api.BatchV1().Jobs(c.ns).Create(ctx, job, metav1.CreateOptions{})
 	if apierrors.IsAlreadyExists(err) {
 		return "", fmt.Errorf("start %s: %w: %s", spec.RunID, ErrRunExists, job.Name)
 	}
 	if err != nil {
 		return "", fmt.Errorf("start %s: %w", spec.RunID, c.wrap("create job", job.Name, err))
 	}
+	if code != nil {
+		// After the Job, whose UID the ConfigMap's owner reference needs;
+		// the kubelet waits for the volume meanwhile.
+		if err := c.shareCode(ctx, code, created); err != nil {
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+			defer cancel()
+			if rerr := c.Remove(cctx, job.Name); rerr != nil {
+				err = errors.Join(err, rerr)
+			}
+			return "", fmt.Errorf("start %s: %w", spec.RunID, err)
+		}
+	}
 	return job.Name, nil
 }
+
+// cleanupTimeout bounds the removal of a Job that Start created but could
+// not complete, on a context that outlives the caller's cancellation.
+const cleanupTimeout = 30 * time.Second
 
 // jobLabels returns the Job's labels: the spec's, then the runtime's own,
 // which win, all checked against the API's rules for labels.
@@ -93,9 +126,6 @@ func jobLabels(spec runtime.RunSpec) (map[string]string, error) {
 func (c *Client) job(spec runtime.RunSpec) (*batchv1.Job, error) {
 	if err := spec.Validate(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidSpec, err)
-	}
-	if spec.Code != nil {
-		return nil, fmt.Errorf("%w: code delivery (a ConfigMap per revision) is not implemented yet", ErrInvalidSpec)
 	}
 	lbl, err := jobLabels(spec)
 	if err != nil {

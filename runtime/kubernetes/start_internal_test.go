@@ -1,6 +1,7 @@
 package kubernetes
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -131,6 +132,7 @@ func TestJobSpec(t *testing.T) {
 
 func TestJobSpecRefused(t *testing.T) {
 	c := newOffline(t, Config{})
+	withRevisions := newOffline(t, Config{RevisionsDir: t.TempDir()})
 	base := runtime.RunSpec{RunID: "r1", Pipeline: "p", Revision: "abc", Kind: "run", Image: "i"}
 	tests := []struct {
 		name   string
@@ -138,18 +140,27 @@ func TestJobSpecRefused(t *testing.T) {
 		want   string
 	}{
 		{"no image", func(s *runtime.RunSpec) { s.Image = "" }, "empty image"},
-		{"code", func(s *runtime.RunSpec) { s.Code = &runtime.Code{Revision: "abc", Pipeline: "p", Target: "/app"} }, "code delivery"},
+		{"code without a revisions folder", func(s *runtime.RunSpec) { s.Code = &runtime.Code{Revision: "abcdef01", Pipeline: "p", Target: "/app"} }, "no revisions folder"},
 		{"label value", func(s *runtime.RunSpec) { s.Revision = "main@sha1:0123" }, "fastflow-revision"},
 		{"label key", func(s *runtime.RunSpec) { s.Labels = map[string]string{"bad key": "v"} }, `"bad key"`},
+		{"code path", func(s *runtime.RunSpec) {
+			s.Code = &runtime.Code{Revision: "abcdef01", Pipeline: "../p", Target: "/app"}
+		}, "not a folder name"},
+		{"code missing", func(s *runtime.RunSpec) { s.Code = &runtime.Code{Revision: "abcdef01", Pipeline: "p", Target: "/app"} }, "no pipeline p at revision abcdef01"},
+		{"code revision", func(s *runtime.RunSpec) { s.Code = &runtime.Code{Revision: "../x", Pipeline: "p", Target: "/app"} }, "code"},
 		{"cache", func(s *runtime.RunSpec) { s.Caches = []runtime.Cache{{Name: "uv"}} }, "cache"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			spec := base
 			tt.change(&spec)
-			_, err := c.job(spec)
+			rt := c
+			if spec.Code != nil && tt.want != "no revisions folder" {
+				rt = withRevisions
+			}
+			_, err := rt.Start(context.Background(), spec)
 			if !errors.Is(err, ErrInvalidSpec) || !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("job() = %v, want ErrInvalidSpec naming %q", err, tt.want)
+				t.Errorf("Start = %v, want ErrInvalidSpec naming %q", err, tt.want)
 			}
 		})
 	}
