@@ -19,6 +19,10 @@ import (
 	"github.com/fastflow-dev/fastflow/runtime"
 )
 
+// maxLogRetry bounds the pause between two log requests to a container
+// that is not running yet.
+const maxLogRetry = 2 * time.Second
+
 // holdBack is how long a followed line of one stream waits for a line of
 // the other that the kubelet stamped earlier before it is passed on.
 const holdBack = 200 * time.Millisecond
@@ -76,6 +80,7 @@ func (c *Client) readLog(ctx context.Context, id, stream string, opts runtime.Lo
 	// seen counts the lines already sent at exactly since, which a
 	// reconnect receives again.
 	seen := 0
+	wait := c.logRetry
 	for {
 		pod, err := c.logPod(ctx, id)
 		if err != nil || pod == nil {
@@ -101,14 +106,18 @@ func (c *Client) readLog(ctx context.Context, id, stream string, opts runtime.Lo
 				continue
 			}
 			if apierrors.IsBadRequest(err) || isTransient(err) {
-				// Still being created, or the kubelet not reachable yet.
-				if !c.pause(ctx, c.logRetry) {
+				// Still being created (or pulled, or scheduled), or the
+				// kubelet not reachable yet: ask again, less often the
+				// longer it takes.
+				if !c.pause(ctx, wait) {
 					return ctx.Err()
 				}
+				wait = min(2*wait, maxLogRetry)
 				continue
 			}
 			return c.wrap("logs of", pod.Name, err)
 		}
+		wait = c.logRetry
 		r := bufio.NewReaderSize(body, 64<<10)
 		var readErr error
 		dupes := seen
