@@ -14,7 +14,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/fastflow-dev/fastflow/runtime"
 )
@@ -25,7 +24,7 @@ const maxLogRetry = 2 * time.Second
 
 // holdBack is how long a followed line of one stream waits for a line of
 // the other that the kubelet stamped earlier before it is passed on.
-const holdBack = 200 * time.Millisecond
+const holdBack = 100 * time.Millisecond
 
 // Logs streams the run's output from the pod log API with the kubelet's
 // timestamps. While the container is still being created the API answers
@@ -165,44 +164,34 @@ func (c *Client) readLog(ctx context.Context, id, stream string, opts runtime.Lo
 	}
 }
 
-// logPod returns the pod whose output is the run's, waiting while the Job
-// has none yet; nil when the run ended without one (stopped before it ran,
-// or its pod is gone).
+// logPod returns the run's pod once its container has started (it runs or
+// has ended), watching it while it is scheduled, pulled and created; nil
+// when the run ended without running it (stopped before it ran, an image
+// that cannot be pulled, its Job gone).
 func (c *Client) logPod(ctx context.Context, id string) (*corev1.Pod, error) {
-	sel := labels.Set{batchv1.JobNameLabel: id}.String()
-	for {
-		list, err := c.api.CoreV1().Pods(c.ns).List(ctx, metav1.ListOptions{LabelSelector: sel})
-		if err != nil {
-			return nil, c.wrap("list pods of", id, err)
-		}
+	var pod *corev1.Pod
+	err := c.observe(ctx, id, func(job *batchv1.Job, pods []podState) (bool, error) {
 		var newest *corev1.Pod
-		for i := range list.Items {
-			if p := &list.Items[i]; newest == nil || p.CreationTimestamp.After(newest.CreationTimestamp.Time) {
-				newest = p
+		for _, p := range pods {
+			if !p.gone && (newest == nil || p.pod.CreationTimestamp.After(newest.CreationTimestamp.Time)) {
+				newest = p.pod
 			}
 		}
-		if newest != nil {
-			if _, ended := c.podOutcome(newest, time.Now()); ended {
-				if cs := runContainer(newest); cs == nil || cs.State.Terminated == nil {
-					return nil, nil // it never ran: no output
-				}
-			}
-			return newest, nil
+		if newest == nil {
+			_, stopped := recorded(job)
+			return stopped || jobFinished(job), nil
 		}
-		job, err := c.api.BatchV1().Jobs(c.ns).Get(ctx, id, metav1.GetOptions{})
-		if apierrors.IsNotFound(err) {
-			return nil, nil
+		if cs := runContainer(newest); cs != nil && (cs.State.Running != nil || cs.State.Terminated != nil) {
+			pod = newest
+			return true, nil
 		}
-		if err != nil {
-			return nil, c.wrap("get job", id, err)
-		}
-		if _, ok := recorded(job); ok || jobFinished(job) {
-			return nil, nil
-		}
-		if !c.pause(ctx, c.logRetry) {
-			return nil, ctx.Err()
-		}
+		_, ended := c.podOutcome(newest, time.Now())
+		return ended, nil
+	})
+	if errors.Is(err, runtime.ErrNotFound) {
+		return nil, nil
 	}
+	return pod, err
 }
 
 // containerEnded says whether the run's container in pod has ended (or
