@@ -3,6 +3,7 @@ package kubernetes
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -10,6 +11,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/fastflow-dev/fastflow/runtime"
 )
@@ -42,60 +44,104 @@ type summary struct {
 // kubelet refreshes its figures on its own schedule; a sample is passed on
 // only when its CPU time moved on. Memory is the working set, as Docker
 // reports usage without the page cache; the limit is the container's, or
-// the node's memory without one.
+// the node's memory without one. Whether the container runs comes from one
+// watch on its pod (the stream's watcher, which Close stops), so a sample
+// costs one request.
 func (c *Client) Stats(ctx context.Context, id string) (runtime.StatsStream, error) {
 	if _, err := c.api.BatchV1().Jobs(c.ns).Get(ctx, id, metav1.GetOptions{}); err != nil {
 		return nil, fmt.Errorf("stats: %w", c.wrap("get job", id, err))
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	return &statsStream{c: c, ctx: ctx, cancel: cancel, id: id}, nil
+	s := &statsStream{c: c, ctx: ctx, cancel: cancel, id: id, started: make(chan struct{}), ended: make(chan struct{})}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.watch()
+	}()
+	return s, nil
 }
 
+// statsStream samples while its watcher, one watch on the run's pod, says
+// the container runs.
 type statsStream struct {
 	c      *Client
 	ctx    context.Context // the stream's own, ended by Close
 	cancel context.CancelFunc
 	id     string
+	wg     sync.WaitGroup
+
+	// The watcher sets pod and closes started once the container has
+	// started, and sets endErr and closes ended once it has ended.
+	started chan struct{}
+	ended   chan struct{}
+	pod     *corev1.Pod
+	endErr  error
 
 	mu       sync.Mutex
-	pod      *corev1.Pod
+	placed   types.UID
 	cpus     int
 	memLimit uint64
 	last     time.Time
 	ticked   bool
 }
 
+func (s *statsStream) watch() {
+	defer close(s.ended)
+	pod, err := s.c.logPod(s.ctx, s.id)
+	if err != nil || pod == nil {
+		s.endErr = err
+		return
+	}
+	s.pod = pod
+	close(s.started)
+	if _, err := s.c.Wait(s.ctx, s.id); err != nil && !errors.Is(err, runtime.ErrNotFound) {
+		s.endErr = err
+	}
+}
+
 func (s *statsStream) Next() (runtime.Sample, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	select {
+	case <-s.started:
+	case <-s.ended:
+		return runtime.Sample{}, s.end()
+	}
 	for {
-		if s.ticked && !s.c.pause(s.ctx, s.c.statEvery) {
-			return runtime.Sample{}, fmt.Errorf("kubernetes stats: %w", s.ctx.Err())
+		if s.ticked {
+			t := time.NewTimer(s.c.statEvery)
+			select {
+			case <-t.C:
+			case <-s.ended:
+				t.Stop()
+				return runtime.Sample{}, s.end()
+			}
 		}
 		s.ticked = true
-		smp, ok, err := s.sample()
+		smp, ok, err := s.sample(s.pod)
 		if err != nil || ok {
 			return smp, err
 		}
 	}
 }
 
+// end is what Next returns once the watcher is done.
+func (s *statsStream) end() error {
+	switch {
+	case s.ctx.Err() != nil:
+		return fmt.Errorf("kubernetes stats: %w", s.ctx.Err())
+	case s.endErr != nil:
+		return fmt.Errorf("kubernetes stats: %w", s.endErr)
+	}
+	return io.EOF
+}
+
 // sample reads the summary once; false when it has nothing new.
-func (s *statsStream) sample() (runtime.Sample, bool, error) {
-	pod, err := s.c.logPod(s.ctx, s.id)
-	if err != nil {
-		return runtime.Sample{}, false, err
-	}
-	if pod == nil {
-		return runtime.Sample{}, false, io.EOF
-	}
-	if _, ended := s.c.podOutcome(pod, time.Now()); ended {
-		return runtime.Sample{}, false, io.EOF
-	}
+func (s *statsStream) sample(pod *corev1.Pod) (runtime.Sample, bool, error) {
 	if pod.Spec.NodeName == "" {
 		return runtime.Sample{}, false, nil // not scheduled yet
 	}
-	if s.pod == nil || s.pod.UID != pod.UID {
+	if s.placed != pod.UID {
 		if err := s.place(pod); err != nil {
 			return runtime.Sample{}, false, err
 		}
@@ -150,7 +196,7 @@ func (s *statsStream) place(pod *corev1.Pod) error {
 	if err != nil {
 		return s.c.wrap("get node", pod.Spec.NodeName, err)
 	}
-	s.pod = pod
+	s.placed = pod.UID
 	s.cpus = max(1, int(node.Status.Capacity.Cpu().Value()))
 	s.memLimit = uint64(max(0, node.Status.Capacity.Memory().Value()))
 	for _, ctr := range pod.Spec.Containers {
@@ -164,7 +210,9 @@ func (s *statsStream) place(pod *corev1.Pod) error {
 	return nil
 }
 
+// Close stops the watcher and waits for it.
 func (s *statsStream) Close() error {
 	s.cancel()
+	s.wg.Wait()
 	return nil
 }
