@@ -354,11 +354,18 @@ spawn() {
 	echo $! >"$state/$name.pid"
 }
 
+# ours PID says whether PID is a process up started: after a reboot, or
+# once the processes were killed without down, a pid file may name
+# another program's process.
+ours() {
+	[[ -r /proc/$1/cmdline ]] && tr '\0' ' ' <"/proc/$1/cmdline" | grep -qF -e "$state" -e "$bin/"
+}
+
 stop_pid() {
 	local f=$state/$1.pid p
 	[[ -f $f ]] || return 0
 	p=$(cat "$f")
-	if kill -0 "$p" 2>/dev/null; then
+	if ours "$p"; then
 		kill "$p" 2>/dev/null || true
 		for ((i = 0; i < 40; i++)); do
 			kill -0 "$p" 2>/dev/null || break
@@ -456,7 +463,13 @@ down() {
 	stop_pid containerd
 	local f
 	for f in "$state"/containerd/io.containerd.runtime.v2.task/*/*/shim.pid; do
-		[[ -f $f ]] && kill -9 "$(cat "$f")" 2>/dev/null || true
+		[[ -f $f ]] && ours "$(cat "$f")" && kill -9 "$(cat "$f")" 2>/dev/null || true
+	done
+	# Containers whose containerd was killed before down (a session's end)
+	# outlive their shims: runc kills and deletes them from its own state.
+	local c
+	for c in $(runc --root "$state/runc/k8s.io" list -q 2>/dev/null); do
+		runc --root "$state/runc/k8s.io" delete -f "$c" >/dev/null 2>&1 || true
 	done
 	stop_pid etcd
 	# Mounts under the state (network namespaces, root filesystems, shm), deepest first.
