@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"maps"
 	"net"
+	"net/http"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -104,13 +105,16 @@ func New(cfg Config) (*Client, error) {
 	if rc.QPS == 0 {
 		rc.QPS, rc.Burst = 50, 100
 	}
-	api, err := kubernetes.NewForConfig(rc)
-	if err != nil {
-		return nil, fmt.Errorf("kubernetes client: %w", err)
-	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
+	}
+	rc.Wrap(func(next http.RoundTripper) http.RoundTripper {
+		return &retrying{next: next, log: log, attempts: 4, initial: 100 * time.Millisecond}
+	})
+	api, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes client: %w", err)
 	}
 	c := &Client{
 		api: api, host: rc.Host, ns: cfg.Namespace, ttl: cfg.TTLAfterFinished, schedule: cfg.ScheduleTimeout,
@@ -167,4 +171,57 @@ func isTransient(err error) bool {
 	return errors.As(err, &netErr) || apierrors.IsServiceUnavailable(err) || apierrors.IsTooManyRequests(err) ||
 		apierrors.IsServerTimeout(err) || apierrors.IsTimeout(err) || apierrors.IsInternalError(err) ||
 		apierrors.IsUnexpectedServerError(err)
+}
+
+// retrying repeats the requests that are safe to repeat (every method but
+// POST: a GET, a DELETE, a merge PATCH or a PUT with its resource version
+// does no harm twice) when the API server could not be reached or answered
+// with a passing server error (500, 502, 503, 504), waiting initial, then
+// twice as long each time. A create is not repeated: it may have been made.
+// Only the request is repeated, never a stream already answered.
+type retrying struct {
+	next     http.RoundTripper
+	log      *slog.Logger
+	attempts int
+	initial  time.Duration
+}
+
+func (r *retrying) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Method == http.MethodPost || (req.Body != nil && req.GetBody == nil) {
+		return r.next.RoundTrip(req)
+	}
+	delay := r.initial
+	for attempt := 1; ; attempt++ {
+		resp, err := r.next.RoundTrip(req)
+		passing := err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
+		if err == nil {
+			switch resp.StatusCode {
+			case http.StatusInternalServerError, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+				passing = true
+			}
+		}
+		if !passing || attempt >= r.attempts || req.Context().Err() != nil {
+			return resp, err
+		}
+		if resp != nil {
+			_ = resp.Body.Close()
+		}
+		r.log.Debug("kubernetes request failed, retrying", "method", req.Method, "url", req.URL.Path, "attempt", attempt, "delay", delay, "err", err)
+		t := time.NewTimer(delay)
+		select {
+		case <-req.Context().Done():
+			t.Stop()
+			return nil, req.Context().Err()
+		case <-t.C:
+		}
+		delay *= 2
+		if req.GetBody != nil {
+			body, err := req.GetBody()
+			if err != nil {
+				return nil, fmt.Errorf("replay request body: %w", err)
+			}
+			req = req.Clone(req.Context())
+			req.Body = body
+		}
+	}
 }

@@ -179,6 +179,11 @@ func (c *Client) shareCode(ctx context.Context, code *codeVolume, job *batchv1.J
 			// Its last owner went: wait for it to go and make it anew.
 			return apierrors.NewConflict(corev1.Resource("configmaps"), code.cm.Name, errors.New("being deleted"))
 		}
+		for _, o := range cm.OwnerReferences {
+			if o.UID == owner.UID {
+				return nil // a repeated update that had gone through
+			}
+		}
 		cm.OwnerReferences = append(cm.OwnerReferences, owner)
 		_, err = cms.Update(ctx, cm, metav1.UpdateOptions{})
 		return err

@@ -22,6 +22,12 @@
 // deletes the Job with propagation policy Background (the API's default for
 // batch/v1 would leave the pod running) and its pods at once.
 //
+// Errors: a Job that does not exist wraps runtime.ErrNotFound; an API
+// server that does not answer wraps ErrAPIUnreachable, which wraps
+// runtime.ErrUnavailable. Every request but a create is repeated when the
+// server could not be reached or answered 500, 502, 503 or 504 (after 100,
+// 200 and 400 ms); a create is not, as it may have been made.
+//
 // Logs come from the pod log API. It has no stream marker unless the cluster
 // enables the PodLogsQuerySplitStreams feature (alpha in 1.32 and 1.33):
 // with it (the default) stdout and stderr are asked for separately and merged
