@@ -266,3 +266,41 @@ func TestCodeTooLarge(t *testing.T) {
 		t.Errorf("Start = %v, want ErrCodeTooLarge naming the size 1048585", err)
 	}
 }
+
+// TestStatsCPU: the samples' CPU figures count as Docker's do, so the
+// operator's percentage (CPU time over all cores' time, times the cores)
+// of a busy loop held to half a CPU comes out near 50.
+func TestStatsCPU(t *testing.T) {
+	c := requireCluster(t, kubernetes.Config{})
+	spec := newSpec(t, "timeout 6 sh -c 'while :; do :; done'; true")
+	spec.Limits.NanoCPUs = 500_000_000
+	id := start(t, c, spec)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	st, err := c.Stats(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var samples []runtime.Sample
+	for {
+		s, err := st.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("Stats.Next after %d samples: %v", len(samples), err)
+		}
+		samples = append(samples, s)
+	}
+	if len(samples) < 3 {
+		t.Fatalf("%d samples from 6 s of a busy loop, want at least 3", len(samples))
+	}
+	// From the second sample on: the first may come before the loop runs.
+	first, last := samples[1], samples[len(samples)-1]
+	pct := float64(last.CPUTotalNs-first.CPUTotalNs) / float64(last.SystemCPUNs-first.SystemCPUNs) * float64(last.OnlineCPUs) * 100
+	t.Logf("%d samples, %.1f%% CPU between the second and the last", len(samples), pct)
+	if pct < 30 || pct > 60 {
+		t.Errorf("CPU %.1f%% for a busy loop limited to half a CPU, want about 50", pct)
+	}
+}
