@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
 	"time"
 )
@@ -121,6 +122,19 @@ func (s RunSpec) Validate() error {
 	return nil
 }
 
+// AllLabels returns the labels of the spec's container: the spec's own,
+// then the runtime's (LabelRunID, LabelPipeline, LabelRevision,
+// LabelKind), set last so a spec label cannot disguise the run.
+func (s RunSpec) AllLabels() map[string]string {
+	labels := make(map[string]string, len(s.Labels)+4)
+	maps.Copy(labels, s.Labels)
+	labels[LabelRunID] = s.RunID
+	labels[LabelPipeline] = s.Pipeline
+	labels[LabelRevision] = s.Revision
+	labels[LabelKind] = s.Kind
+	return labels
+}
+
 // validRunID is what Docker accepts after the "fastflow-" of a container
 // name (letters, digits, _ . -).
 var validRunID = regexp.MustCompile(`^[a-zA-Z0-9_.-]+$`)
@@ -166,6 +180,19 @@ type Container struct {
 	Labels   map[string]string
 	// Exit is set when State is StateExited.
 	Exit *ExitStatus
+}
+
+// ContainerOf returns the Container with id whose run fields are read from
+// its labels; State and Exit are left to the backend.
+func ContainerOf(id string, labels map[string]string) Container {
+	return Container{
+		ID:       id,
+		RunID:    labels[LabelRunID],
+		Pipeline: labels[LabelPipeline],
+		Revision: labels[LabelRevision],
+		Kind:     labels[LabelKind],
+		Labels:   labels,
+	}
 }
 
 // ExitStatus is how a container ended.
