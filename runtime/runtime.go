@@ -44,6 +44,11 @@ type RunSpec struct {
 	Command []string
 	WorkDir string
 	Env     map[string]string
+	// Secrets names the Env entries whose values are secrets. A backend
+	// whose container spec is an object others can read keeps those
+	// values out of it (Kubernetes: a per-run Secret owned by the Job);
+	// Docker passes them as the rest of Env.
+	Secrets []string
 	// Code is the pipeline code the run executes, named rather than given
 	// as a host path, so each backend delivers it its own way (the Docker
 	// backend bind-mounts its revisions folder). Nil: no code.

@@ -74,6 +74,10 @@ func (c *Client) Start(ctx context.Context, spec runtime.RunSpec) (string, error
 	if err != nil {
 		return "", fmt.Errorf("start %s: %w", spec.RunID, err)
 	}
+	secret, err := runSecret(spec, c.ns, job.Labels)
+	if err != nil {
+		return "", fmt.Errorf("start %s: %w", spec.RunID, err)
+	}
 	var code *codeVolume
 	if spec.Code != nil {
 		if code, err = c.codeConfigMap(spec); err != nil {
@@ -81,12 +85,29 @@ func (c *Client) Start(ctx context.Context, spec runtime.RunSpec) (string, error
 		}
 		mountCode(job, code, path.Join(spec.Code.Target, spec.Code.Pipeline))
 	}
+	if secret != nil {
+		if err := c.createSecret(ctx, secret); err != nil {
+			return "", fmt.Errorf("start %s: %w", spec.RunID, err)
+		}
+	}
 	created, err := c.api.BatchV1().Jobs(c.ns).Create(ctx, job, metav1.CreateOptions{})
+	if err != nil && secret != nil && !apierrors.IsAlreadyExists(err) {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+		defer cancel()
+		err = errors.Join(err, c.deleteSecret(cctx, secret.Name))
+	}
 	if apierrors.IsAlreadyExists(err) {
 		return "", fmt.Errorf("start %s: %w: %s", spec.RunID, ErrRunExists, job.Name)
 	}
 	if err != nil {
 		return "", fmt.Errorf("start %s: %w", spec.RunID, c.wrap("create job", job.Name, err))
+	}
+	if secret != nil {
+		if err := c.ownSecret(ctx, secret.Name, created); err != nil {
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+			defer cancel()
+			return "", fmt.Errorf("start %s: %w", spec.RunID, errors.Join(err, c.Remove(cctx, job.Name), c.deleteSecret(cctx, secret.Name)))
+		}
 	}
 	if code != nil {
 		// After the Job, whose UID the ConfigMap's owner reference needs;
@@ -144,6 +165,7 @@ func (c *Client) job(spec runtime.RunSpec) (*batchv1.Job, error) {
 	for _, k := range slices.Sorted(maps.Keys(spec.Env)) {
 		ctr.Env = append(ctr.Env, corev1.EnvVar{Name: k, Value: spec.Env[k]})
 	}
+	secretEnv(&ctr, spec)
 	if spec.Limits.MemoryBytes > 0 || spec.Limits.NanoCPUs > 0 {
 		ctr.Resources.Limits = corev1.ResourceList{}
 	}
