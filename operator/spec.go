@@ -48,8 +48,9 @@ func (o *Operator) containerSpec(kind, id, revision string, p repo.Pipeline, com
 			NanoCPUs:    int64(p.Spec.CPUHardLimit * 1e9),
 			MemoryBytes: int64(p.Spec.MemHardLimit),
 		},
-		Network: o.cfg.WorkerNetwork,
-		Log:     runtime.LogLimits{MaxSize: "10m", MaxFiles: 3},
-		Init:    true,
+		Deadline: o.PolicyFor(p.Spec).Timeout,
+		Network:  o.cfg.WorkerNetwork,
+		Log:      runtime.LogLimits{MaxSize: "10m", MaxFiles: 3},
+		Init:     true,
 	}
 }

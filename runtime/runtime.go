@@ -65,6 +65,11 @@ type RunSpec struct {
 	Limits  Limits
 	Network string // "" means the backend's default; "none" isolates
 	Log     LogLimits
+	// Deadline is the run's timeout, for backends that can enforce one
+	// of their own as a safety net should the operator be gone when it
+	// runs out (Kubernetes: activeDeadlineSeconds, with a margin so the
+	// operator's own stop comes first); 0 is none.
+	Deadline time.Duration
 	// Init runs a minimal init as PID 1 that forwards signals and reaps
 	// zombies. Without it the pipeline's interpreter is PID 1, which the
 	// kernel shields from SIGTERM, so a cancel or timeout would always wait

@@ -124,6 +124,10 @@ func (c *Client) Start(ctx context.Context, spec runtime.RunSpec) (string, error
 	return job.Name, nil
 }
 
+// deadlineMargin is how much longer than the run's timeout the cluster
+// waits before it ends the Job itself.
+const deadlineMargin = time.Minute
+
 // cleanupTimeout bounds the removal of a Job that Start created but could
 // not complete, on a context that outlives the caller's cancellation.
 const cleanupTimeout = 30 * time.Second
@@ -225,6 +229,12 @@ func (c *Client) job(spec runtime.RunSpec) (*batchv1.Job, error) {
 				Spec:       pod,
 			},
 		},
+	}
+	if spec.Deadline > 0 {
+		// A safety net for an operator that is gone when the timeout
+		// runs out; the operator's own stop, with its TIMEOUT outcome and
+		// grace period, comes first.
+		job.Spec.ActiveDeadlineSeconds = new(int64((spec.Deadline + deadlineMargin).Seconds()))
 	}
 	if c.ttl > 0 {
 		job.Spec.TTLSecondsAfterFinished = new(int32(min(c.ttl.Seconds(), math.MaxInt32)))
