@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -46,34 +47,124 @@ func testKubeconfig(t *testing.T) string {
 }
 
 // TestServeKubernetes: `fastflow serve` with RUNTIME=kubernetes runs the
-// pipelines as Jobs on the real test cluster: a run with a parameter
-// succeeds with its output, a failing one ends FAILED with its traceback,
-// and /health names the runtime's check.
+// pipelines as Jobs on the real test cluster, with the outcomes Docker
+// gives: a run with a parameter and a secret succeeds with its output
+// (the secret masked), a failing one ends FAILED with its traceback, one
+// over its memory limit FAILED/OOM, one over its timeout TIMEOUT, a
+// cancelled one CANCELLED; /health names the runtime's check.
 func TestServeKubernetes(t *testing.T) {
 	kubeconfig := testKubeconfig(t)
+	key, _, _ := (&testServer{t: t}).cli("", nil, "keygen")
 	srv := startServer(t, map[string]string{
-		"hello/main.py":       "import os\nprint('hello from a pod, day=' + os.environ['DAY'])\n",
-		"hello/pipeline.json": `{"parameters": {"DAY": {"type": "string", "default": "monday"}}}`,
+		"hello/main.py":       "import os\nprint('hello from a pod, day=' + os.environ['DAY'])\nprint('token:', os.environ['API_TOKEN'])\n",
+		"hello/pipeline.json": `{"parameters": {"DAY": {"type": "string", "default": "monday"}}, "secrets": ["API_TOKEN"]}`,
 		"fails/main.py":       "def f():\n    raise ValueError('broken on purpose')\nf()\n",
-	}, []string{"RUNTIME=kubernetes", "KUBECONFIG=" + kubeconfig, "K8S_NAMESPACE=default"}, nil)
+		"hog/main.py":         "b = bytearray(512 * 1024 * 1024)\nprint('allocated', len(b))\n",
+		"hog/pipeline.json":   `{"mem_hard_limit": "64m"}`,
+		"slow/main.py":        "import time\nprint('waiting', flush=True)\ntime.sleep(300)\n",
+		"slow/pipeline.json":  `{"timeout": 3}`,
+		"idle/main.py":        "import time\nprint('idle', flush=True)\ntime.sleep(300)\n",
+	}, []string{"RUNTIME=kubernetes", "KUBECONFIG=" + kubeconfig, "K8S_NAMESPACE=default", "ENCRYPTION_KEY=" + strings.TrimSpace(key)},
+		func(s *testServer) { s.cli("tok-k8s-5d1e\n", s.environ, "secret", "set", "API_TOKEN") })
 	out, stderr, code := srv.cli("", srv.client, "run", "hello", "--param", "DAY=friday", "--follow")
-	if code != 0 || !strings.Contains(out, "hello from a pod, day=friday") {
-		t.Errorf("run hello --follow: exit %d, stdout %q, stderr %q", code, out, stderr)
+	if code != 0 || !strings.Contains(out, "hello from a pod, day=friday") || !strings.Contains(out, "token: ***") || strings.Contains(out, "tok-k8s-5d1e") {
+		t.Errorf("run hello --follow: exit %d, stdout %q, stderr %q; want the parameter, the secret masked", code, out, stderr)
 	}
 	out, stderr, code = srv.cli("", srv.client, "run", "fails", "--follow")
 	if code != 1 || !strings.Contains(out, "ValueError: broken on purpose") || !strings.Contains(out, "Traceback") {
 		t.Errorf("run fails --follow: exit %d (want 1), stdout %q, stderr %q", code, out, stderr)
 	}
-	out, _, code = srv.cli("", srv.client, "runs")
-	if code != 0 || !strings.Contains(out, "FAILED") || !strings.Contains(out, "SUCCESS") {
-		t.Errorf("runs: exit %d\n%s", code, out)
+
+	api := kubeAPI(t, srv)
+	for _, tc := range []struct {
+		pipeline  string
+		cancel    bool
+		status    string
+		errorType string
+	}{
+		{pipeline: "hog", status: "FAILED", errorType: "OOM"},
+		{pipeline: "slow", status: "TIMEOUT"},
+		{pipeline: "idle", cancel: true, status: "CANCELLED"},
+	} {
+		var run struct {
+			ID        string  `json:"id"`
+			Status    string  `json:"status"`
+			ErrorType *string `json:"error_type"`
+			Message   string  `json:"message"`
+		}
+		api("POST", "/api/pipelines/"+tc.pipeline+"/run", `{}`, &run)
+		if tc.cancel {
+			deadline := time.Now().Add(2 * time.Minute)
+			for run.Status != "RUNNING" && time.Now().Before(deadline) {
+				time.Sleep(200 * time.Millisecond)
+				api("GET", "/api/runs/"+run.ID, "", &run)
+			}
+			api("POST", "/api/runs/"+run.ID+"/cancel", "", nil)
+		}
+		deadline := time.Now().Add(3 * time.Minute)
+		for {
+			api("GET", "/api/runs/"+run.ID, "", &run)
+			if run.Status != "PENDING" && run.Status != "RUNNING" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: still %s after 3 minutes", tc.pipeline, run.Status)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		et := ""
+		if run.ErrorType != nil {
+			et = *run.ErrorType
+		}
+		if run.Status != tc.status || et != tc.errorType {
+			t.Errorf("%s: %s/%s %q, want %s/%s", tc.pipeline, run.Status, et, run.Message, tc.status, tc.errorType)
+		}
 	}
+
 	h := getHealth(t, srv.addr)
 	if c, ok := h.Checks["kubernetes"]; !ok || !c.OK {
 		t.Errorf("/health checks = %+v; want a passing kubernetes check", h.Checks)
 	}
 	if _, ok := h.Checks["docker"]; ok {
 		t.Error("/health has a docker check with RUNTIME=kubernetes")
+	}
+}
+
+// kubeAPI returns a caller of srv's JSON API with its token, decoding
+// the answer into out (nil: drop it); an answer that is not 2xx fails t.
+func kubeAPI(t *testing.T, srv *testServer) func(method, path, body string, out any) {
+	var base, token string
+	for _, kv := range srv.client {
+		k, v, _ := strings.Cut(kv, "=")
+		switch k {
+		case "FASTFLOW_URL":
+			base = v
+		case "FASTFLOW_TOKEN":
+			token = v
+		}
+	}
+	return func(method, path, body string, out any) {
+		t.Helper()
+		req, err := http.NewRequest(method, base+path, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode/100 != 2 {
+			b, _ := io.ReadAll(resp.Body)
+			t.Fatalf("%s %s: %s %s", method, path, resp.Status, b)
+		}
+		if out != nil {
+			if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+				t.Fatalf("%s %s: decode: %v", method, path, err)
+			}
+		}
 	}
 }
 
