@@ -9,10 +9,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/fastflow-dev/fastflow/internal/testenv"
+	"github.com/fastflow-dev/fastflow/repo/gittest"
 	"github.com/fastflow-dev/fastflow/runtime/kubernetes"
 	"github.com/fastflow-dev/fastflow/webui"
 )
@@ -181,4 +183,116 @@ func getHealth(t *testing.T, addr string) webui.Health {
 		t.Fatalf("decode /health: %v", err)
 	}
 	return h
+}
+
+// TestKubernetesReattachAfterKill: `fastflow serve` with RUNTIME=kubernetes
+// is killed with SIGKILL while a run prints; the next start re-attaches
+// to its Job, and the run ends SUCCESS with every line in its log once.
+func TestKubernetesReattachAfterKill(t *testing.T) {
+	kubeconfig := testKubeconfig(t)
+	bin := hostileBinary(t)
+	remote := gittest.New(t)
+	remote.Commit("pipelines", map[string]string{
+		"counter/main.py": "import time\nfor i in range(1, 31):\n    print('line', i, flush=True)\n    time.sleep(0.2)\n",
+	})
+	data := t.TempDir()
+	settings := []string{"RUNTIME=kubernetes", "KUBECONFIG=" + kubeconfig, "K8S_NAMESPACE=default", "WORKER_BASE_IMAGE=fastflow-worker:local"}
+	first := startServe(t, bin, remote.Dir, data, settings...)
+	token := adminToken(t, bin, "DATA_DIR="+data)
+	call := func(s *servedBinary, method, path string, out any) {
+		t.Helper()
+		req, _ := http.NewRequest(method, "http://"+s.addr+path, strings.NewReader(`{}`))
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode/100 != 2 {
+			b, _ := io.ReadAll(resp.Body)
+			t.Fatalf("%s %s: %s %s", method, path, resp.Status, b)
+		}
+		if out != nil {
+			if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	var run struct {
+		ID      string `json:"id"`
+		Status  string `json:"status"`
+		Message string `json:"message"`
+	}
+	waitReady(t, first)
+	call(first, "POST", "/api/pipelines/counter/run", &run)
+	type logPage struct {
+		Items []struct {
+			N    int64  `json:"n"`
+			Text string `json:"text"`
+		} `json:"items"`
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		var page logPage
+		call(first, "GET", "/api/runs/"+run.ID+"/logs", &page)
+		if len(page.Items) >= 5 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the run printed nothing within 2 minutes")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err := first.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_, _ = first.cmd.Process.Wait()
+	second := startServe(t, bin, remote.Dir, data, settings...)
+	deadline = time.Now().Add(2 * time.Minute)
+	for {
+		call(second, "GET", "/api/runs/"+run.ID, &run)
+		if run.Status != "PENDING" && run.Status != "RUNNING" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("run still %s 2 minutes after the restart", run.Status)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if run.Status != "SUCCESS" {
+		t.Fatalf("run ended %s (%s), want SUCCESS", run.Status, run.Message)
+	}
+	var page logPage
+	call(second, "GET", "/api/runs/"+run.ID+"/logs?limit=1000", &page)
+	var got []string
+	for _, l := range page.Items {
+		got = append(got, l.Text)
+	}
+	var want []string
+	for i := 1; i <= 30; i++ {
+		want = append(want, fmt.Sprintf("line %d", i))
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("log after the re-attach:\n%s\nwant lines 1 to 30, each once", strings.Join(got, "\n"))
+	}
+}
+
+// waitReady waits until s answers /readyz: reconciled, synced, admitting.
+func waitReady(t *testing.T, s *servedBinary) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		resp, err := http.Get("http://" + s.addr + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("not ready after a minute")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
