@@ -18,7 +18,7 @@ STATICCHECK := $(TOOLS)/staticcheck-$(STATICCHECK_VERSION)
 GO_FILES = $(shell find . -name '*.go' -not -path './.git/*' -not -path './.demo/*' \
 	-not -path './bin/*' -not -path '*/testdata/*')
 
-.PHONY: help build test fmt-check vet lint bench demo clean worker-image image compose-cli
+.PHONY: help build test fmt-check vet lint bench demo clean worker-image image compose-cli kube-up kube-down
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -37,15 +37,22 @@ image: ## build the image fastflow:local from the Dockerfile, on base images boo
 compose-cli: ## install the Docker Compose CLI plugin (built from source, cached by version) if missing
 	bash scripts/compose-cli.sh
 
+kube-up: ## start the single-node Kubernetes test cluster (binaries built once, cached by version) (for kubectl: eval the output of scripts/k8s-cluster.sh env)
+	bash scripts/k8s-cluster.sh up
+
+kube-down: ## stop the Kubernetes test cluster and undo its host side effects (the caches stay)
+	bash scripts/k8s-cluster.sh down
+
 worker-image: ## build the local worker image fastflow-worker:local (only when missing or its recipe changed)
 	bash scripts/worker-image.sh
 
 # ./deploy runs after the rest, not beside it: each Compose project adds a
 # network, and Chromium abandons the browser tests' page loads when the
 # machine's network interfaces change (ERR_NETWORK_CHANGED).
-test: ## start PostgreSQL, Docker, nginx, Compose and build the images if missing, then gofmt, go vet and go test -race
+test: ## start PostgreSQL, Docker, nginx, Compose, a Kubernetes test cluster and build the images if missing, then gofmt, go vet and go test -race
 	bash scripts/test-env.sh
 	bash scripts/worker-image.sh
+	bash scripts/k8s-cluster.sh up
 	bash scripts/compose-cli.sh
 	bash scripts/image.sh
 	$(MAKE) --no-print-directory fmt-check vet

@@ -223,8 +223,8 @@ func (o *Operator) startClaimed(ctx context.Context, run status.Run) {
 	env := mergeEnv(p, secretVals, run.Parameters, run.RequestEnv)
 	log.Info("starting queued run", "trigger", run.Trigger)
 	// The queue's message was for the queue; the runner writes the
-	// record from here on.
-	run.Message = ""
+	// record from here on, as this replica's run: it executes it here.
+	run.Message, run.Replica = "", o.cfg.Replica.ID
 	o.supervise(o.newRunner(run, p, env, slices.Collect(maps.Values(secretVals))), false)
 }
 

@@ -27,6 +27,9 @@ const (
 	// endRemoved: the pipeline is gone from the repository; the stop
 	// request carries the message naming the commit.
 	endRemoved
+	// endUnhealthy: the container's health check failed for longer than
+	// HEALTH_GRACE; the stop request carries the probe's last output.
+	endUnhealthy
 )
 
 // classify maps an exit to a status, per DESIGN.md's run record.
@@ -34,6 +37,8 @@ func classify(reason endReason, exit runtime.ExitStatus, setupFailed string, mem
 	switch reason {
 	case endStalled:
 		return outcome{status: status.RunFailed, errorType: status.ErrorStalled, message: "stopped: no output for longer than the stall timeout"}
+	case endUnhealthy:
+		return outcome{status: status.RunFailed, errorType: status.ErrorUnhealthy, message: "stopped: the container's health check failed for longer than HEALTH_GRACE"}
 	case endCancelled:
 		return outcome{status: status.RunCancelled, message: "cancelled"}
 	case endRemoved:

@@ -32,6 +32,18 @@ func newFakeEnv(t *testing.T, files map[string]string, programs map[string]fake.
 	t.Helper()
 	remote := gittest.New(t)
 	remote.Commit("pipelines", files)
+	return newFakeEnvOn(t, remote, "", programs, mod)
+}
+
+// newFakeEnvDB is newFakeEnv on an existing repository and the PostgreSQL
+// database at dbURL, which other environments (replicas) may share.
+func newFakeEnvDB(t *testing.T, remote *gittest.Remote, dbURL string, mod func(*Config)) *fakeEnv {
+	t.Helper()
+	return newFakeEnvOn(t, remote, dbURL, map[string]fake.Program{}, mod)
+}
+
+func newFakeEnvOn(t *testing.T, remote *gittest.Remote, dbURL string, programs map[string]fake.Program, mod func(*Config)) *fakeEnv {
+	t.Helper()
 	data := t.TempDir()
 	clk := fake.NewClock(time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC))
 	fe := &fakeEnv{clk: clk, programs: programs}
@@ -40,14 +52,20 @@ func newFakeEnv(t *testing.T, files map[string]string, programs map[string]fake.
 		RevisionsDir: filepath.Join(data, "revisions"),
 		CacheDirs:    map[string]string{runtime.CacheUV: filepath.Join(data, "uv-cache")},
 		Program:      fe.program,
+		HealthChecks: map[string]runtime.HealthCheck{healthCheckedImage: fakeImageHealthCheck},
 	})
-	fe.runEnv = openFakeEnv(t, remote, data, fe.fake, clk, mod)
+	fe.runEnv = openFakeEnvDB(t, remote, data, dbURL, fe.fake, clk, mod)
 	return fe
 }
 
 func openFakeEnv(t *testing.T, remote *gittest.Remote, data string, rt runtime.Runtime, clk *fake.Clock, mod func(*Config)) *runEnv {
 	t.Helper()
-	return openRunEnv(t, remote, data, rt, func(c *Config) {
+	return openFakeEnvDB(t, remote, data, "", rt, clk, mod)
+}
+
+func openFakeEnvDB(t *testing.T, remote *gittest.Remote, data, dbURL string, rt runtime.Runtime, clk *fake.Clock, mod func(*Config)) *runEnv {
+	t.Helper()
+	return openRunEnvDB(t, remote, data, dbURL, rt, func(c *Config) {
 		c.Clock = clk
 		c.WorkerImage = "fake-worker"
 		c.WorkerMounts = nil

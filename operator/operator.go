@@ -56,6 +56,11 @@ type Config struct {
 	// a lock or a dead connection is found before its timeout, which may
 	// be hours. 0 turns the check off.
 	StallTimeout time.Duration
+	// HealthGrace (HEALTH_GRACE) is how long a run's container may stay
+	// unhealthy, by the health check its image defines, before it is
+	// stopped and the run ends FAILED with error type UNHEALTHY. 0 turns
+	// the stop off; the health history is kept either way.
+	HealthGrace time.Duration
 	// LogMaxBytes caps each run's stored log (LOG_MAX_SIZE_MB); 0 is no cap.
 	LogMaxBytes int64
 	// WorkerNetwork is the network run containers join (WORKER_NETWORK).
@@ -101,6 +106,14 @@ type Config struct {
 	// JANITOR_DRY_RUN, JANITOR_PRUNE_IMAGES); the zero value is off.
 	Janitor JanitorConfig
 
+	// Replica names this replica among those sharing the database and
+	// sets the leader lease (REPLICA_ID, LEADER_LEASE).
+	Replica ReplicaConfig
+
+	// Notify is how the notifications that pipelines' notify lists ask
+	// for are delivered.
+	Notify NotifyConfig
+
 	// Observer hears about removals by retention and the janitor; nil
 	// reports to nobody.
 	Observer Observer
@@ -115,6 +128,9 @@ type Config struct {
 // Validate checks c and fills in defaults.
 func (c *Config) Validate() error {
 	var errs []error
+	if err := c.Replica.fill(c.Instance, c.LogsDir); err != nil {
+		errs = append(errs, err)
+	}
 	if c.SyncInterval < 0 {
 		errs = append(errs, errors.New("operator: AUTO_SYNC_INTERVAL must not be negative"))
 	}
@@ -136,8 +152,8 @@ func (c *Config) Validate() error {
 	if c.MinFreeDisk < 0 {
 		errs = append(errs, errors.New("operator: MIN_FREE_DISK must not be negative"))
 	}
-	if c.MaxConcurrentRuns < 0 || c.RetryAttempts < 0 || c.ContainerTimeout < 0 || c.RetryDelay < 0 || c.LogMaxBytes < 0 || c.StallTimeout < 0 {
-		errs = append(errs, errors.New("operator: MAX_CONCURRENT_RUNS, RETRY_ATTEMPTS, CONTAINER_TIMEOUT, STALL_TIMEOUT, LOG_MAX_SIZE_MB must not be negative"))
+	if c.MaxConcurrentRuns < 0 || c.RetryAttempts < 0 || c.ContainerTimeout < 0 || c.RetryDelay < 0 || c.LogMaxBytes < 0 || c.StallTimeout < 0 || c.HealthGrace < 0 {
+		errs = append(errs, errors.New("operator: MAX_CONCURRENT_RUNS, RETRY_ATTEMPTS, CONTAINER_TIMEOUT, STALL_TIMEOUT, HEALTH_GRACE, LOG_MAX_SIZE_MB must not be negative"))
 	}
 	switch c.ShutdownPolicy {
 	case "":
@@ -229,6 +245,12 @@ type Operator struct {
 	// janitor cleans up containers, volumes, revisions and images; Run
 	// starts its loop when Janitor.Interval is set.
 	janitor *janitor
+	// notifier delivers the notifications of ended runs; Run starts its
+	// loop.
+	notifier *notifier
+	// elector holds the leader lease; the scheduler, retention and the
+	// janitor run only while it does.
+	elector *elector
 }
 
 // New checks its inputs; it starts nothing.
@@ -254,6 +276,8 @@ func New(cfg Config, syncer *repo.Syncer, store status.Store, rt runtime.Runtime
 	o.preheat = newPreheater(o)
 	o.uvcache = newCacheKeeper(cfg.UVCache, cfg.Clock, cfg.Logger.With("component", "uv-cache"), cfg.Observer)
 	o.retention = newRetention(cfg.Retention, store, cfg.Clock, cfg.Logger.With("component", "retention"), o.retentionSpec, cfg.Observer)
+	o.elector = newElector(store, cfg.Replica, cfg.Logger.With("component", "leader", "replica", cfg.Replica.ID))
+	o.notifier = newNotifier(cfg.Notify, store, cfg.Secrets, cfg.Clock, cfg.Logger.With("component", "notify"))
 	o.janitor = newJanitor(cfg.Janitor, cfg.Instance, rt, store, syncer, cfg.Clock, cfg.Logger.With("component", "janitor"), cfg.Observer, o.busyRuns)
 	return o, nil
 }
@@ -309,16 +333,11 @@ func (o *Operator) Run(ctx context.Context) error {
 	// The scheduler fires runs from the live snapshot until ctx ends.
 	var loops sync.WaitGroup
 	defer loops.Wait()
-	loops.Go(func() { newScheduler(o).run(ctx) })
+	loops.Go(func() { o.elector.run(ctx, o.leaderDuties) })
 	loops.Go(func() { o.dispatch(ctx) })
-	if r := o.cfg.Retention; r.Runs > 0 || r.Days > 0 || r.HistoryDays > 0 {
-		loops.Go(func() { o.retention.run(ctx) })
-	}
+	loops.Go(func() { o.notifier.run(ctx) })
 	if o.uvcache.enabled() {
 		loops.Go(func() { o.uvcache.run(ctx) })
-	}
-	if o.cfg.Janitor.Interval > 0 {
-		loops.Go(func() { o.janitor.run(ctx) })
 	}
 
 	var tick <-chan time.Time
@@ -377,6 +396,32 @@ func (o *Operator) shutdown(cancelRuns context.CancelFunc) {
 	}
 	cancelRuns()
 	o.runWG.Wait()
+}
+
+// leaderDuties are the loops one replica of the installation runs: the
+// scheduler (fires are claimed by key, so even an overlap at a hand-over
+// could not double one), the look at stopped replicas, retention and the
+// janitor. They run until ctx
+// ends, when the lease is lost or the operator stops.
+func (o *Operator) leaderDuties(ctx context.Context) {
+	var loops sync.WaitGroup
+	defer loops.Wait()
+	loops.Go(func() { newScheduler(o).run(ctx) })
+	loops.Go(func() { o.watchReplicas(ctx) })
+	if r := o.cfg.Retention; r.Runs > 0 || r.Days > 0 || r.HistoryDays > 0 {
+		loops.Go(func() { o.retention.run(ctx) })
+	}
+	if o.cfg.Janitor.Interval > 0 {
+		loops.Go(func() { o.janitor.run(ctx) })
+	}
+}
+
+// Leadership reports this replica's view of the leader lease.
+func (o *Operator) Leadership() LeaderState { return o.elector.snapshot() }
+
+// Replicas lists the replicas that sent a heartbeat within three leases.
+func (o *Operator) Replicas(ctx context.Context) ([]status.Replica, error) {
+	return o.store.ListReplicas(ctx, time.Now().Add(-3*o.cfg.Replica.Lease))
 }
 
 // RequestSync asks for a sync soon and returns at once. Requests made while

@@ -23,7 +23,8 @@ import (
 //     rest of its log;
 //   - a queued run keeps its place in the queue;
 //   - a run that held a slot but has no container becomes INTERRUPTED;
-//   - a labelled container without an active run is stopped and removed.
+//   - a labelled container without an active run is stopped and removed;
+//   - a run another replica executes is left to it.
 //
 // If the runtime cannot be listed, nothing is changed: a daemon that is
 // down says nothing about whether the runs are still going.
@@ -48,6 +49,12 @@ func (o *Operator) reconcile(ctx context.Context) {
 	for _, run := range runs {
 		c, ok := byRun[run.ID]
 		delete(byRun, run.ID)
+		if run.Replica != "" && run.Replica != o.cfg.Replica.ID {
+			// Another replica executes it (on its own container host, or
+			// on this one beside us): it re-attaches it itself, and the
+			// leader settles it if that replica stays away.
+			continue
+		}
 		log := o.log.With("run", run.ID, "pipeline", run.Pipeline)
 		if !ok {
 			if run.Status == status.RunPending && !run.Admitted {
@@ -64,6 +71,7 @@ func (o *Operator) reconcile(ctx context.Context) {
 			finalized++
 			continue
 		}
+		run.Replica = o.cfg.Replica.ID // a run from before replicas were recorded becomes ours
 		p := o.pipelineAt(ctx, run)
 		secretVals, err := o.secretsFor(ctx, p)
 		if err != nil {

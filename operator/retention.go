@@ -13,6 +13,7 @@ import (
 
 	"github.com/fastflow-dev/fastflow/schemas"
 	"github.com/fastflow-dev/fastflow/status"
+	"github.com/fastflow-dev/fastflow/status/health"
 )
 
 // The reasons MarkLogsRemoved records, shown as "log removed by retention
@@ -282,11 +283,15 @@ func removeFiles(runs []status.Run) ([]status.Run, error) {
 	return gone, errors.Join(errs...)
 }
 
-// removeRunFiles removes a run's log and metrics files; files gone already
-// are fine.
+// removeRunFiles removes a run's log, metrics and health files; files gone
+// already are fine.
 func removeRunFiles(r status.Run) error {
 	var errs []error
-	for _, p := range []string{r.LogPath, r.MetricsPath} {
+	healthPath, err := health.Path(r.MetricsPath, r.ID)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	for _, p := range []string{r.LogPath, r.MetricsPath, healthPath} {
 		if p == "" {
 			continue
 		}

@@ -82,7 +82,9 @@ func (e *retentionEnv) addRun(t *testing.T, p string, day int, st status.RunStat
 	}
 	r := status.Run{ID: id, Pipeline: p, Status: st, QueuedAt: e.start.AddDate(0, 0, day),
 		LogPath: filepath.Join(dir, id+".log"), MetricsPath: filepath.Join(dir, id+"_metrics.jsonl")}
-	for _, f := range []string{r.LogPath, r.MetricsPath} {
+	// Every run has a health file too, which retention removes with the
+	// other two.
+	for _, f := range []string{r.LogPath, r.MetricsPath, filepath.Join(dir, id+"_health.json")} {
 		if err := os.WriteFile(f, []byte("line\n"), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -129,14 +131,15 @@ func (e *retentionEnv) state(t *testing.T, p string) (kept, problems []string) {
 		id := r.ID
 		_, logErr := os.Stat(filepath.Join(e.logs, p, id+".log"))
 		_, metErr := os.Stat(filepath.Join(e.logs, p, id+"_metrics.jsonl"))
+		_, healthErr := os.Stat(filepath.Join(e.logs, p, id+"_health.json"))
 		switch {
 		case r.LogRemoved():
-			if logErr == nil || metErr == nil || r.LogPath != "" || r.MetricsPath != "" {
+			if logErr == nil || metErr == nil || healthErr == nil || r.LogPath != "" || r.MetricsPath != "" {
 				problems = append(problems, fmt.Sprintf("run %s is marked removed but keeps files or paths", id))
 			}
 		default:
-			if logErr != nil || metErr != nil {
-				problems = append(problems, fmt.Sprintf("run %s is not marked but lost a file: %v %v", id, logErr, metErr))
+			if logErr != nil || metErr != nil || healthErr != nil {
+				problems = append(problems, fmt.Sprintf("run %s is not marked but lost a file: %v %v %v", id, logErr, metErr, healthErr))
 			}
 			kept = append(kept, id)
 		}

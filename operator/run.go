@@ -163,6 +163,7 @@ func (o *Operator) submit(ctx context.Context, req RunRequest, opts submitOption
 		MetricsPath: metricsPath(logPath),
 		QueuedAt:    now,
 		NotBefore:   opts.notBefore,
+		Replica:     o.cfg.Replica.ID,
 	}
 	if queue {
 		// Written only if the run queues; a started run clears it.

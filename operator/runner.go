@@ -21,7 +21,7 @@ import (
 // runner owns one run from the moment it holds a slot to its final status:
 // it waits for the pipeline's warm-up, starts the container (or re-attaches
 // to one found at startup), stores the output and the samples, enforces the
-// timeout and the stall check, carries out stop requests, classifies the
+// timeout, the stall check and HEALTH_GRACE, carries out stop requests, classifies the
 // exit, stores the outcome, counts it once, queues a retry and removes the
 // container. It is the only writer of its run's record while it lives, and
 // every goroutine it starts has returned when live does.
@@ -341,6 +341,8 @@ func (r *runner) watch(ctx context.Context, tr *transcript, sample func(runtime.
 	o := r.o
 	policy := o.PolicyFor(r.pipeline.Spec)
 	timeout := policy.Timeout
+	stopHealth := r.startHealthWatch(ctx)
+	defer stopHealth()
 	var timer <-chan time.Time
 	if timeout > 0 {
 		t := o.clk.NewTimer(max(timeout-o.now().Sub(r.run.StartedAt), 0))
@@ -387,6 +389,8 @@ func (r *runner) watch(ctx context.Context, tr *transcript, sample func(runtime.
 			return stop(sess, "Fast-Flow is shutting down (SHUTDOWN_POLICY=stop): stopping the container")
 		case endRemoved:
 			return stop(sess, req.message+": stopping the container")
+		case endUnhealthy:
+			return stop(sess, "the container's health check failed: "+req.message+"; stopping the container")
 		default:
 			return stop(sess, "stop requested: stopping the container")
 		}
@@ -555,6 +559,7 @@ func (o *Operator) storeFinal(ctx context.Context, log *slog.Logger, run status.
 		changed, err := o.store.FinishRun(actx, run, from...)
 		cancel()
 		if err == nil && changed {
+			o.runEnded(ctx, run)
 			o.retention.poke()
 			o.uvcache.poke()
 		}

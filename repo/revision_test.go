@@ -455,3 +455,33 @@ func TestCompletionMarkerFormat(t *testing.T) {
 		}
 	}
 }
+
+// TestRevisionFetchesAMissingCommit: a replica asked for a commit another
+// replica published (a run admitted there) fetches it, writes its folder
+// and returns it, without moving its own live revision; a commit the
+// remote does not have is an error.
+func TestRevisionFetchesAMissingCommit(t *testing.T) {
+	t.Parallel()
+	remote := gittest.New(t)
+	first := remote.Commit("first", map[string]string{"hello/main.py": helloMain})
+	a, _ := newTestSyncer(t, remote.Dir)
+	b, _ := newTestSyncer(t, remote.Dir)
+	mustSync(t, a, OutcomeUpdated)
+	mustSync(t, b, OutcomeUpdated)
+	second := remote.Commit("second", map[string]string{"extra/main.py": helloMain})
+	mustSync(t, a, OutcomeUpdated)
+
+	snap, err := b.Revision(context.Background(), second)
+	if err != nil {
+		t.Fatalf("Revision(%s) on the replica that lacks it: %v", ShortSHA(second), err)
+	}
+	if _, ok := snap.Pipeline("extra"); !ok || snap.Revision != second {
+		t.Errorf("snapshot %s lacks the second commit's pipeline", snap.Revision)
+	}
+	if live := b.Live(); live == nil || live.Revision != first {
+		t.Errorf("b's live revision moved to %v; only a sync publishes", live)
+	}
+	if _, err := b.Revision(context.Background(), strings.Repeat("ab", 20)); err == nil {
+		t.Error("Revision of a commit nobody has succeeded")
+	}
+}

@@ -230,6 +230,14 @@ func (s *Syncer) Revision(ctx context.Context, sha string) (*Snapshot, error) {
 		return nil, fmt.Errorf("revision %q is not a commit hash", sha)
 	}
 	commit, err := s.commit(sha)
+	if errors.Is(err, plumbing.ErrObjectNotFound) {
+		// Another replica admitted the run at a commit this one has not
+		// fetched yet: fetch the branch, and write the commit's folder.
+		if commit, err = s.fetchCommit(ctx, sha); err != nil {
+			return nil, err
+		}
+		return s.repairRevision(ctx, commit)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -259,6 +267,31 @@ func (s *Syncer) repairRevision(ctx context.Context, commit *object.Commit) (*Sn
 		return nil, err
 	}
 	return s.snapshot(ctx, commit, dir, refused)
+}
+
+// fetchCommit fetches the branch under the sync's locks and reads sha,
+// which the fetch should have brought. It publishes nothing: the live
+// revision moves only with a sync.
+func (s *Syncer) fetchCommit(ctx context.Context, sha string) (*object.Commit, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	unlock, err := lockFile(s.lockPath)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	auth, err := s.auth(ctx)
+	if err != nil {
+		return nil, err
+	}
+	repo, err := s.openBare()
+	if err != nil {
+		return nil, err
+	}
+	if err := s.fetch(ctx, repo, auth); err != nil {
+		return nil, fmt.Errorf("fetch for revision %s: %w", ShortSHA(sha), err)
+	}
+	return s.commit(sha)
 }
 
 // commit reads a fetched commit from the bare repository.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
 	"time"
 )
@@ -64,6 +65,10 @@ type RunSpec struct {
 	// kernel shields from SIGTERM, so a cancel or timeout would always wait
 	// out the whole grace period and end in SIGKILL.
 	Init bool
+	// HealthCheck replaces the image's own health check; nil keeps the
+	// image's (none when it defines none). Backends without a
+	// HealthReporter refuse it.
+	HealthCheck *HealthCheck
 }
 
 // Code is the pipelines repository at one revision, which the run sees
@@ -106,12 +111,28 @@ func (s RunSpec) Validate() error {
 	case s.Log.MaxFiles < 0:
 		return errors.New("negative log file count")
 	}
+	if err := s.HealthCheck.validate(); err != nil {
+		return err
+	}
 	for _, m := range s.Mounts {
 		if m.Source == "" || m.Target == "" {
 			return fmt.Errorf("mount %q -> %q needs a source and a target", m.Source, m.Target)
 		}
 	}
 	return nil
+}
+
+// AllLabels returns the labels of the spec's container: the spec's own,
+// then the runtime's (LabelRunID, LabelPipeline, LabelRevision,
+// LabelKind), set last so a spec label cannot disguise the run.
+func (s RunSpec) AllLabels() map[string]string {
+	labels := make(map[string]string, len(s.Labels)+4)
+	maps.Copy(labels, s.Labels)
+	labels[LabelRunID] = s.RunID
+	labels[LabelPipeline] = s.Pipeline
+	labels[LabelRevision] = s.Revision
+	labels[LabelKind] = s.Kind
+	return labels
 }
 
 // validRunID is what Docker accepts after the "fastflow-" of a container
@@ -159,6 +180,19 @@ type Container struct {
 	Labels   map[string]string
 	// Exit is set when State is StateExited.
 	Exit *ExitStatus
+}
+
+// ContainerOf returns the Container with id whose run fields are read from
+// its labels; State and Exit are left to the backend.
+func ContainerOf(id string, labels map[string]string) Container {
+	return Container{
+		ID:       id,
+		RunID:    labels[LabelRunID],
+		Pipeline: labels[LabelPipeline],
+		Revision: labels[LabelRevision],
+		Kind:     labels[LabelKind],
+		Labels:   labels,
+	}
 }
 
 // ExitStatus is how a container ended.

@@ -65,6 +65,58 @@ type Spec struct {
 	// Retention overrides LOG_RETENTION_RUNS and LOG_RETENTION_DAYS for
 	// this pipeline; nil leaves them.
 	Retention *Retention `json:"retention,omitempty"`
+	// Notify lists who is told when a run ends.
+	Notify []NotifyTarget `json:"notify,omitempty"`
+}
+
+// NotifyEvent is an outcome a notify target can ask for.
+type NotifyEvent string
+
+// The notify events. EventFailure covers every run that ended without
+// success and was not cancelled, after its last retry; EventTimeout only
+// those that timed out; EventRecovery a success whose previous outcome
+// was a failure.
+const (
+	EventFailure  NotifyEvent = "failure"
+	EventRecovery NotifyEvent = "recovery"
+	EventSuccess  NotifyEvent = "success"
+	EventTimeout  NotifyEvent = "timeout"
+)
+
+// NotifyFormat is the body a notify target receives.
+type NotifyFormat string
+
+// The notify formats; FormatSlack is the default.
+const (
+	FormatSlack NotifyFormat = "slack"
+	FormatJSON  NotifyFormat = "json"
+)
+
+// NotifyTarget is one item of "notify": a webhook whose URL is the value
+// of a stored secret, so the URL (which is itself a credential for Slack
+// and most chat tools) never sits in the repository.
+type NotifyTarget struct {
+	Secret        string        `json:"secret"`
+	On            []NotifyEvent `json:"on,omitempty"`
+	Format        NotifyFormat  `json:"format,omitempty"`
+	SigningSecret string        `json:"signing_secret,omitempty"`
+}
+
+// Events returns the events the target asked for, failure and recovery
+// when it named none.
+func (t NotifyTarget) Events() []NotifyEvent {
+	if len(t.On) == 0 {
+		return []NotifyEvent{EventFailure, EventRecovery}
+	}
+	return t.On
+}
+
+// BodyFormat returns the target's format, FormatSlack when unset.
+func (t NotifyTarget) BodyFormat() NotifyFormat {
+	if t.Format == "" {
+		return FormatSlack
+	}
+	return t.Format
 }
 
 // Retention is the optional "retention" object of pipeline.json. A nil

@@ -29,6 +29,7 @@ func TestSchemaMatchesSpec(t *testing.T) {
 		{"schedule_object", defs["schedule_object"].(map[string]any), reflect.TypeFor[Schedule]()},
 		{"parameter", defs["parameter"].(map[string]any), reflect.TypeFor[Parameter]()},
 		{"retention", raw["properties"].(map[string]any)["retention"].(map[string]any), reflect.TypeFor[Retention]()},
+		{"notify_target", defs["notify_target"].(map[string]any), reflect.TypeFor[NotifyTarget]()},
 	}
 	for _, c := range checks {
 		t.Run(c.name, func(t *testing.T) {

@@ -42,6 +42,14 @@ func (s Spec) Validate() []Violation {
 	if s.CPUSoftLimit != 0 && s.CPUHardLimit != 0 && s.CPUSoftLimit > s.CPUHardLimit {
 		add("/cpu_soft_limit", "cpu_soft_limit (%g) is above cpu_hard_limit (%g)", s.CPUSoftLimit, s.CPUHardLimit)
 	}
+	seen := make(map[string]int, len(s.Notify))
+	for i, n := range s.Notify {
+		if j, ok := seen[n.Secret]; ok {
+			add(fmt.Sprintf("/notify/%d/secret", i), "names the secret %s of /notify/%d again; each target is one webhook, notified once per run", n.Secret, j)
+			continue
+		}
+		seen[n.Secret] = i
+	}
 	names := make([]string, 0, len(s.Parameters))
 	for n := range s.Parameters {
 		names = append(names, n)

@@ -47,6 +47,9 @@ const (
 	ErrorCommandNotFound      ErrorType = "COMMAND_NOT_FOUND"
 	ErrorStalled              ErrorType = "STALLED"
 	ErrorSetupFailed          ErrorType = "SETUP_FAILED"
+	// ErrorUnhealthy: the container's health check failed for longer
+	// than HEALTH_GRACE and the operator stopped it.
+	ErrorUnhealthy ErrorType = "UNHEALTHY"
 )
 
 // Trigger says what started a run.
@@ -132,6 +135,10 @@ type Run struct {
 	// leaves them as stored.
 	LogRemovedAt     time.Time
 	LogRemovedReason string
+	// Replica is the replica that executes the run (that admitted it, or
+	// claimed it from the queue, or adopted it); empty for runs stored
+	// before replicas were recorded.
+	Replica string
 }
 
 // LogRemoved reports whether retention removed the run's files.

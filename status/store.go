@@ -61,6 +61,8 @@ type Store interface {
 	AuthStore
 	DeliveryStore
 	RetentionStore
+	NotificationStore
+	LeaseStore
 }
 
 // SyncStore records every repository sync.

@@ -59,6 +59,7 @@ func (s *Server) apiRouteTable() []apiRoute {
 		{"GET", "/api/runs/{id}/metrics", s.apiRunMetrics},
 		{"GET", "/api/runs/{id}/metrics/stream", s.apiStreamMetrics},
 		{"GET", "/api/runs/{id}/health", s.apiRunHealth},
+		{"GET", "/api/runs/{id}/notifications", s.apiRunNotifications},
 		{"POST", "/api/sync", s.apiRequestSync},
 		{"GET", "/api/sync/status", s.apiSyncStatus},
 		{"GET", "/api/secrets", s.apiListSecrets},

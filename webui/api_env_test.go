@@ -117,6 +117,7 @@ func newAPIEnv(t testing.TB, o apiEnvOptions) *apiEnv {
 		// it does not know, so two tests must never share one.
 		Instance:       "test-webui-" + filepath.Base(filepath.Dir(data)) + "-" + filepath.Base(data),
 		ShutdownPolicy: operator.ShutdownStop,
+		Replica:        operator.ReplicaConfig{ID: "replica-1", Host: "host-1", Version: "test"},
 	}
 	var logger *slog.Logger
 	if os.Getenv("FASTFLOW_TEST_LOG") != "" {

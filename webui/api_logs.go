@@ -250,6 +250,9 @@ type runHealthJSON struct {
 	Throttled         bool       `json:"throttled"`
 	PeakCPUPercent    float64    `json:"peak_cpu_percent"`
 	PeakRAMMB         float64    `json:"peak_ram_mb"`
+	// ContainerHealth is the history of the image's health check, null
+	// for a run whose container has none.
+	ContainerHealth *containerHealthJSON `json:"container_health"`
 }
 
 func (s *Server) apiRunHealth(w http.ResponseWriter, r *http.Request) {
@@ -281,5 +284,9 @@ func (s *Server) apiRunHealth(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.LastOutputAt, h.LogLines = timeOrNil(last.Time), n
+	if h.ContainerHealth, err = readHealth(run); err != nil {
+		s.writeOpError(w, r, err)
+		return
+	}
 	writeJSON(w, http.StatusOK, h)
 }

@@ -231,3 +231,32 @@ func TestHealthDisk(t *testing.T) {
 		})
 	}
 }
+
+// TestHealthReplicas: /health names the replica answering, the leader and
+// every replica with its last heartbeat, from the real operator's lease.
+func TestHealthReplicas(t *testing.T) {
+	t.Parallel()
+	e := newUIEnv(t)
+	var h Health
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if code, raw := e.do("GET", "/health", nil, &h); code != http.StatusOK {
+			t.Fatalf("/health: %d %s", code, raw)
+		}
+		if h.Replicas.Leader != "" && len(h.Replicas.List) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/health replicas = %+v; want replica-1 leading", h.Replicas)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	r := h.Replicas
+	if r.Self != "replica-1" || r.Leader != "replica-1" || r.Term < 1 || r.Error != "" {
+		t.Errorf("replicas = %+v; want replica-1 leading itself", r)
+	}
+	if got := r.List[0]; got.ID != "replica-1" || got.Host != "host-1" || got.Version != "test" || !got.Leader ||
+		got.LastSeen.IsZero() || got.LastSeen.Before(got.StartedAt) {
+		t.Errorf("replica = %+v", got)
+	}
+}

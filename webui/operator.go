@@ -53,6 +53,11 @@ type Operator interface {
 	// DiskSpace is the free space of the folders runs write to; /health
 	// reports it.
 	DiskSpace() []operator.DiskSpace
+	// Leadership is this replica's view of the leader lease, and
+	// Replicas the replicas that sent a heartbeat lately (a database
+	// read).
+	Leadership() operator.LeaderState
+	Replicas(ctx context.Context) ([]status.Replica, error)
 	// Ready is closed once the operator admits runs.
 	Ready() <-chan struct{}
 	// LogHubs and MetricHubs are the live fan-outs of the runs this

@@ -102,6 +102,14 @@ func (f *fakeOperator) SyncState() operator.SyncState {
 	return f.state
 }
 
+func (f *fakeOperator) Leadership() operator.LeaderState {
+	return operator.LeaderState{Self: "fake", Leader: true, Holder: "fake", Term: 1}
+}
+
+func (f *fakeOperator) Replicas(context.Context) ([]status.Replica, error) {
+	return []status.Replica{{ID: "fake", Host: "fakehost"}}, nil
+}
+
 func (f *fakeOperator) DiskSpace() []operator.DiskSpace {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -383,6 +383,47 @@ type Health struct {
 	Checks map[string]CheckResult `json:"checks"`
 	Sync   SyncHealth             `json:"sync"`
 	Disk   []DiskHealth           `json:"disk"`
+	// Replicas are the `fastflow serve` processes sharing the database.
+	Replicas ReplicasHealth `json:"replicas"`
+}
+
+// ReplicasHealth says who leads and which replicas are alive.
+type ReplicasHealth struct {
+	// Self is the replica answering; Leader the one holding the leader
+	// lease ("" while none does), Term its lease's term.
+	Self   string `json:"self"`
+	Leader string `json:"leader"`
+	Term   int64  `json:"term"`
+	// Error is why this replica could not renew or read the lease.
+	Error string          `json:"error,omitempty"`
+	List  []ReplicaHealth `json:"list"`
+}
+
+// ReplicaHealth is one replica and its last heartbeat.
+type ReplicaHealth struct {
+	ID        string    `json:"id"`
+	Host      string    `json:"host"`
+	Version   string    `json:"version"`
+	StartedAt time.Time `json:"started_at"`
+	LastSeen  time.Time `json:"last_seen"`
+	Leader    bool      `json:"leader"`
+}
+
+// replicasHealth reads the replicas; a store that does not answer leaves
+// the list empty (the database check says why).
+func (s *Server) replicasHealth(ctx context.Context) ReplicasHealth {
+	l := s.cfg.Operator.Leadership()
+	out := ReplicasHealth{Self: l.Self, Leader: l.Holder, Term: l.Term, Error: l.LastError, List: []ReplicaHealth{}}
+	rs, err := s.cfg.Operator.Replicas(ctx)
+	if err != nil {
+		s.log.Warn("list replicas", "err", err)
+		return out
+	}
+	for _, r := range rs {
+		out.List = append(out.List, ReplicaHealth{ID: r.ID, Host: r.Host, Version: r.Version, StartedAt: r.StartedAt,
+			LastSeen: r.LastSeen, Leader: r.ID == l.Holder})
+	}
+	return out
 }
 
 // diskCheck is the check the free space makes: not critical (the server
@@ -458,6 +499,7 @@ func (s *Server) health(ctx context.Context) Health {
 		h.Sync.LastSuccessAt = &t
 	}
 	h.Sync.Running = st.Running
+	h.Replicas = s.replicasHealth(ctx)
 
 	for _, c := range h.Checks {
 		if !c.OK {

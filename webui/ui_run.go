@@ -27,6 +27,7 @@ var errorTypeWords = map[status.ErrorType]string{
 	status.ErrorCommandNotFound:      "Command not found: the entry point does not exist in the container",
 	status.ErrorStalled:              "Stalled: the run stopped making progress and was stopped",
 	status.ErrorSetupFailed:          "Setup failed: installing the pipeline's dependencies failed",
+	status.ErrorUnhealthy:            "Unhealthy: the container's health check failed for longer than HEALTH_GRACE and it was stopped",
 }
 
 // errorText is the error type in words, with the exit code or the memory
@@ -113,6 +114,10 @@ type runPageView struct {
 	Removed bool
 	// LogRemoved says when retention removed the log ("" while kept).
 	LogRemoved string
+	// Health is the container's health check history, nil without one.
+	Health *healthView
+	// Notifications are the run's, with a failing target's last error.
+	Notifications []notificationJSON
 }
 
 func (s *Server) loadRun(w http.ResponseWriter, r *http.Request, u *ui) (status.Run, bool) {
@@ -161,11 +166,21 @@ func (s *Server) uiRun(w http.ResponseWriter, r *http.Request, u *ui) {
 		v.Dropped = lines[0].N > 1
 		v.LastOutputAt = timeOrNil(lines[len(lines)-1].Time)
 	}
+	if v.Notifications, err = s.notificationsOf(r, run.ID); err != nil {
+		s.uiOpError(w, r, u, err)
+		return
+	}
 	v.Charts, err = s.chartsFor(run, limits)
 	if err != nil {
 		s.uiOpError(w, r, u, err)
 		return
 	}
+	hist, err := readHealth(run)
+	if err != nil {
+		s.uiOpError(w, r, u, err)
+		return
+	}
+	v.Health = newHealthView(run.ID, hist)
 	// A removed pipeline has no page; its runs stay listed.
 	pipelineURL := "/pipelines/" + url.PathEscape(run.Pipeline)
 	if v.Removed {

@@ -31,6 +31,8 @@ type syncPageView struct {
 	LastError                                                               *syncRow
 	PreHeat                                                                 []preheatRow
 	UVCache                                                                 *uvCacheView
+	// Replicas are the servers sharing the database, and who leads.
+	Replicas ReplicasHealth
 }
 
 // uvCacheView is the uv cache's size and last clean-up on the sync page.
@@ -78,6 +80,7 @@ func (s *Server) uiSync(w http.ResponseWriter, r *http.Request, u *ui) {
 		v.CommitMessage, v.CommitAuthor, v.CommittedAt = st.Live.CommitMessage, st.Live.CommitAuthor, timeOrNil(st.Live.CommittedAt)
 		v.CommitURL = s.commitURL(st.Live.Revision)
 	}
+	v.Replicas = s.replicasHealth(ctx)
 	evs, err := s.cfg.Store.ListSyncs(ctx, syncHistory)
 	if err != nil {
 		s.uiOpError(w, r, u, fmt.Errorf("list syncs: %w", err))

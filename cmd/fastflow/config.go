@@ -59,6 +59,7 @@ type config struct {
 	MaxConcurrentRuns int
 	ContainerTimeout  time.Duration
 	StallTimeout      time.Duration
+	HealthGrace       time.Duration
 	RetryAttempts     int
 	LogMaxSizeMB      int
 	MinFreeDisk       int64
@@ -74,6 +75,12 @@ type config struct {
 	JanitorDryRun      bool
 	JanitorPruneImages bool
 	ShutdownPolicy     string
+	// ReplicaID names this replica among those sharing DATABASE_URL
+	// (empty: made up at start); LeaderLease bounds a dead leader's
+	// reign.
+	ReplicaID    string
+	LeaderLease  time.Duration
+	ReplicaGrace time.Duration
 
 	PreHeat            bool
 	EncryptionKey      string
@@ -237,6 +244,7 @@ func configFrom(e env) (config, error) {
 		MaxConcurrentRuns:    num("MAX_CONCURRENT_RUNS", 10),
 		ContainerTimeout:     dur("CONTAINER_TIMEOUT"),
 		StallTimeout:         dur("STALL_TIMEOUT"),
+		HealthGrace:          durOr("HEALTH_GRACE", time.Minute),
 		RetryAttempts:        num("RETRY_ATTEMPTS", 0),
 		LogMaxSizeMB:         num("LOG_MAX_SIZE_MB", 0),
 		MinFreeDisk:          size("MIN_FREE_DISK", "100m"),
@@ -249,6 +257,9 @@ func configFrom(e env) (config, error) {
 		JanitorDryRun:        boolean("JANITOR_DRY_RUN", false),
 		JanitorPruneImages:   boolean("JANITOR_PRUNE_IMAGES", false),
 		ShutdownPolicy:       str("SHUTDOWN_POLICY", "detach"),
+		ReplicaID:            str("REPLICA_ID", ""),
+		LeaderLease:          durOr("LEADER_LEASE", 15*time.Second),
+		ReplicaGrace:         durOr("REPLICA_GRACE", 2*time.Minute),
 		PreHeat:              boolean("UV_PRE_HEAT", true),
 		EncryptionKey:        str("ENCRYPTION_KEY", ""),
 		AdminUsername:        str("ADMIN_USERNAME", "admin"),
@@ -274,8 +285,14 @@ func configFrom(e env) (config, error) {
 	if c.AutoSyncInterval < 0 {
 		errs = append(errs, errors.New("AUTO_SYNC_INTERVAL must not be negative"))
 	}
+	if c.HealthGrace < 0 {
+		errs = append(errs, errors.New("HEALTH_GRACE must not be negative (0 turns the stop off)"))
+	}
 	if c.JanitorInterval < 0 {
 		errs = append(errs, errors.New("JANITOR_INTERVAL must not be negative (0 turns the janitor off)"))
+	}
+	if c.LeaderLease < time.Second {
+		errs = append(errs, fmt.Errorf("LEADER_LEASE=%s: want at least 1s", c.LeaderLease))
 	}
 	if c.GitHubAppID != 0 && (c.GitHubInstallationID == 0 || c.GitHubPrivateKeyPath == "") {
 		errs = append(errs, errors.New("GITHUB_APP_ID needs GITHUB_INSTALLATION_ID and GITHUB_PRIVATE_KEY_PATH"))

@@ -33,6 +33,8 @@ func TestConfigDefaults(t *testing.T) {
 		PreHeat:            true,
 		LogStreamRateLimit: 100,
 		JanitorInterval:    168 * time.Hour,
+		HealthGrace:        time.Minute,
+		LeaderLease:        15 * time.Second,
 	}
 	if diff := cmp.Diff(want, c); diff != "" {
 		t.Errorf("defaults (-want +got):\n%s", diff)
@@ -65,6 +67,7 @@ func TestConfigParses(t *testing.T) {
 		{name: "bad interval", env: env{"AUTO_SYNC_INTERVAL": "soon"}, wantErr: `AUTO_SYNC_INTERVAL="soon"`},
 		{name: "negative interval", env: env{"AUTO_SYNC_INTERVAL": "-5"}, wantErr: "must not be negative"},
 		{name: "app id not a number", env: env{"GITHUB_APP_ID": "abc"}, wantErr: "GITHUB_APP_ID"},
+		{name: "negative health grace", env: env{"HEALTH_GRACE": "-1m"}, wantErr: "HEALTH_GRACE must not be negative"},
 		{name: "app without key", env: env{"GITHUB_APP_ID": "1", "GITHUB_INSTALLATION_ID": "2"}, wantErr: "GITHUB_PRIVATE_KEY_PATH"},
 		{name: "mysql url", env: env{"DATABASE_URL": "mysql://x"}, wantErr: "DATABASE_URL"},
 		{name: "bad log level", env: env{"LOG_LEVEL": "loud"}, wantErr: "LOG_LEVEL"},
@@ -80,6 +83,16 @@ func TestConfigParses(t *testing.T) {
 			name:  "stall timeout as a duration",
 			env:   env{"STALL_TIMEOUT": "45m"},
 			check: func(t *testing.T, c config) { assertEq(t, c.StallTimeout, 45*time.Minute) },
+		},
+		{
+			name:  "health grace as a duration",
+			env:   env{"HEALTH_GRACE": "5m"},
+			check: func(t *testing.T, c config) { assertEq(t, c.HealthGrace, 5*time.Minute) },
+		},
+		{
+			name:  "health grace 0 turns the stop off",
+			env:   env{"HEALTH_GRACE": "0"},
+			check: func(t *testing.T, c config) { assertEq(t, c.HealthGrace, time.Duration(0)) },
 		},
 		{
 			name:  "free disk threshold",

@@ -226,6 +226,8 @@ func assemble(ctx context.Context, cfg config, log *slog.Logger) (*parts, error)
 	opCfg.Secrets = vault
 	opCfg.Checks = p.checks
 	build := readBuildInfo()
+	opCfg.Notify = operator.NotifyConfig{BaseURL: cfg.BaseURL, UserAgent: "Fast-Flow/" + build.Version}
+	opCfg.Replica = operator.ReplicaConfig{ID: cfg.ReplicaID, Lease: cfg.LeaderLease, Grace: cfg.ReplicaGrace, Version: build.Version}
 	var checksPending func() int
 	if p.checks != nil {
 		checksPending = p.checks.Pending
@@ -243,6 +245,13 @@ func assemble(ctx context.Context, cfg config, log *slog.Logger) (*parts, error)
 			}
 			_, ok := snap.Pipeline(name)
 			return ok
+		},
+		Leader: func() (string, bool) {
+			if p.op == nil {
+				return opCfg.Replica.ID, false
+			}
+			l := p.op.Leadership()
+			return l.Self, l.Leader
 		},
 		Queue:         store,
 		DockerPing:    p.docker.Ping,
@@ -359,6 +368,7 @@ func operatorConfig(cfg config, log *slog.Logger) (operator.Config, error) {
 		MaxConcurrentRuns: cfg.MaxConcurrentRuns,
 		ContainerTimeout:  cfg.ContainerTimeout,
 		StallTimeout:      cfg.StallTimeout,
+		HealthGrace:       cfg.HealthGrace,
 		RetryAttempts:     cfg.RetryAttempts,
 		LogMaxBytes:       int64(cfg.LogMaxSizeMB) << 20,
 		MinFreeDisk:       cfg.MinFreeDisk,

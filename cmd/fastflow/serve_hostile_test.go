@@ -63,12 +63,18 @@ func startBinary(t *testing.T, bin string, extra ...string) *servedBinary {
 	t.Helper()
 	remote := gittest.New(t)
 	remote.Commit("pipelines", map[string]string{"hello/main.py": "print('hi')\n"})
-	data := t.TempDir()
+	return startServe(t, bin, remote.Dir, t.TempDir(), extra...)
+}
+
+// startServe is startBinary on an existing repository and data folder;
+// extra settings override the defaults (DOCKER_HOST, for one).
+func startServe(t *testing.T, bin, remoteDir, data string, extra ...string) *servedBinary {
+	t.Helper()
 	cmd := exec.Command(bin, "serve")
 	cmd.Dir = t.TempDir() // no .env of the developer's
 	cmd.Env = append([]string{
 		"PATH=" + os.Getenv("PATH"), "HOME=" + data,
-		"DATA_DIR=" + data, "GIT_REPO_URL=" + remote.Dir, "LISTEN_ADDR=127.0.0.1:0",
+		"DATA_DIR=" + data, "GIT_REPO_URL=" + remoteDir, "LISTEN_ADDR=127.0.0.1:0",
 		"DOCKER_HOST=unix://" + filepath.Join(data, "no-docker.sock"),
 		"GITHUB_WEBHOOK_SECRET=" + hostileSecret, "ADMIN_PASSWORD=" + hostileAdminPassword,
 		"UV_PRE_HEAT=false", "LOG_LEVEL=info",

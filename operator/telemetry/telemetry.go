@@ -49,6 +49,9 @@ type Config struct {
 	// DockerPing is called at scrape time for fastflow_docker_up; nil
 	// leaves the gauge out.
 	DockerPing func(ctx context.Context) error
+	// Leader is asked at scrape time for fastflow_leader: this replica's
+	// ID and whether it holds the leader lease; nil leaves it out.
+	Leader func() (replica string, leader bool)
 	// Queue is read at scrape time for the running and queued gauges; nil
 	// leaves them out.
 	Queue status.RunStore
@@ -173,6 +176,7 @@ func New(cfg Config) (*Telemetry, error) {
 		t.runsStarted, t.runsFinished, t.runDuration, t.setup, t.fireDelay,
 		t.syncDuration, t.syncs, t.lastSync, t.webhooks, t.lastFailed, t.lastDuration, t.removed, build,
 		&scrapeCollector{t: t},
+		&leaderCollector{t: t},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	} {

@@ -221,6 +221,35 @@ fastflow_housekeeping_removed_total{component="retention",kind="logs"} 5
 	}
 }
 
+// TestLeaderGauge: fastflow_leader follows the leadership at scrape time,
+// labelled with the replica.
+func TestLeaderGauge(t *testing.T) {
+	t.Parallel()
+	leading := false
+	tel, err := New(Config{Leader: func() (string, bool) { return "replica-a", leading }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []int{0, 1} {
+		leading = want == 1
+		exp := fmt.Sprintf(`
+# HELP fastflow_leader 1 while this replica holds the leader lease (runs the scheduler, retention and the janitor), else 0.
+# TYPE fastflow_leader gauge
+fastflow_leader{replica="replica-a"} %d
+`, want)
+		if err := testutil.GatherAndCompare(tel.Registry(), strings.NewReader(exp), "fastflow_leader"); err != nil {
+			t.Errorf("leading %v: %v", leading, err)
+		}
+	}
+	bare, err := New(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := testutil.GatherAndCount(bare.Registry(), "fastflow_leader"); err != nil || n != 0 {
+		t.Errorf("without Leader: %d series, %v; want none", n, err)
+	}
+}
+
 // fastflow_checks_pending shows a real reporter's queue on a real scrape
 // over HTTP; without a reporter (ChecksPending nil) the gauge is absent.
 func TestChecksPendingScrape(t *testing.T) {

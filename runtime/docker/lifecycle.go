@@ -127,14 +127,7 @@ func (c *Client) List(ctx context.Context, labels map[string]string) ([]runtime.
 	}
 	out := make([]runtime.Container, 0, len(found))
 	for _, s := range found {
-		ctr := runtime.Container{
-			ID:       s.ID,
-			RunID:    s.Labels[runtime.LabelRunID],
-			Pipeline: s.Labels[runtime.LabelPipeline],
-			Revision: s.Labels[runtime.LabelRevision],
-			Kind:     s.Labels[runtime.LabelKind],
-			Labels:   s.Labels,
-		}
+		ctr := runtime.ContainerOf(s.ID, s.Labels)
 		switch s.State {
 		case "running", "paused", "restarting":
 			ctr.State = runtime.StateRunning

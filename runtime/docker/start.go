@@ -138,13 +138,7 @@ var validRevision = regexp.MustCompile(`^[0-9a-f]{7,64}$`)
 // binds, onto the daemon's create request, using nothing newer than API
 // 1.41.
 func containerConfig(spec runtime.RunSpec, binds []runtime.Mount) (*container.Config, *container.HostConfig) {
-	labels := make(map[string]string, len(spec.Labels)+4)
-	maps.Copy(labels, spec.Labels)
-	// Ours are set last so a spec label cannot disguise the run.
-	labels[runtime.LabelRunID] = spec.RunID
-	labels[runtime.LabelPipeline] = spec.Pipeline
-	labels[runtime.LabelRevision] = spec.Revision
-	labels[runtime.LabelKind] = spec.Kind
+	labels := spec.AllLabels()
 
 	env := make([]string, 0, len(spec.Env))
 	for _, k := range slices.Sorted(maps.Keys(spec.Env)) {
@@ -168,11 +162,12 @@ func containerConfig(spec runtime.RunSpec, binds []runtime.Mount) (*container.Co
 	}
 
 	cfg := &container.Config{
-		Image:      spec.Image,
-		Cmd:        spec.Command,
-		Env:        env,
-		WorkingDir: spec.WorkDir,
-		Labels:     labels,
+		Image:       spec.Image,
+		Cmd:         spec.Command,
+		Env:         env,
+		WorkingDir:  spec.WorkDir,
+		Labels:      labels,
+		Healthcheck: healthConfig(spec.HealthCheck),
 	}
 	hostCfg := &container.HostConfig{
 		NetworkMode: container.NetworkMode(spec.Network),

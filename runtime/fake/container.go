@@ -62,6 +62,11 @@ type container struct {
 	throttledNs int64
 	stats       map[*statsStream]struct{}
 	cancelStats func()
+
+	// probe is the health check, nil for none; cancelProbe cancels its
+	// next run.
+	probe       *probe
+	cancelProbe func()
 }
 
 // Start creates the container of spec.RunID and runs its program up to its
@@ -113,6 +118,10 @@ func (d *daemon) start(spec runtime.RunSpec) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	hc, err := d.healthCheck(spec)
+	if err != nil {
+		return "", err
+	}
 	d.seq++
 	now := d.now()
 	c := &container{
@@ -127,6 +136,7 @@ func (d *daemon) start(spec runtime.RunSpec) (string, error) {
 		files:     map[string]string{},
 		calls:     map[Method]int{MethodStart: 1},
 		stats:     map[*statsStream]struct{}{},
+		probe:     hc,
 	}
 	d.containers[c.id] = c
 	d.order = append(d.order, c)
@@ -139,6 +149,9 @@ func (d *daemon) start(spec runtime.RunSpec) (string, error) {
 			FinishedAt: now,
 		}
 	} else {
+		if hc != nil {
+			d.scheduleProbe(c)
+		}
 		d.run(c)
 	}
 	d.notify()
@@ -164,6 +177,11 @@ func cloneSpec(s runtime.RunSpec) runtime.RunSpec {
 	s.Labels = maps.Clone(s.Labels)
 	s.Caches = slices.Clone(s.Caches)
 	s.Mounts = slices.Clone(s.Mounts)
+	if s.HealthCheck != nil {
+		hc := *s.HealthCheck
+		hc.Command = slices.Clone(hc.Command)
+		s.HealthCheck = &hc
+	}
 	if s.Code != nil {
 		code := *s.Code
 		s.Code = &code
@@ -447,12 +465,12 @@ func (d *daemon) finish(c *container, st runtime.ExitStatus) {
 		return
 	}
 	d.account(c)
-	for _, cancel := range []func(){c.cancelStep, c.cancelKill, c.cancelStats} {
+	for _, cancel := range []func(){c.cancelStep, c.cancelKill, c.cancelStats, c.cancelProbe} {
 		if cancel != nil {
 			cancel()
 		}
 	}
-	c.cancelStep, c.cancelKill, c.cancelStats = nil, nil, nil
+	c.cancelStep, c.cancelKill, c.cancelStats, c.cancelProbe = nil, nil, nil, nil
 	st.FinishedAt = d.now()
 	c.exit = &st
 	c.state = runtime.StateExited

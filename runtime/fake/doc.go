@@ -58,6 +58,16 @@
 // containers have printed, and when, to the nanosecond. A nil Config.Clock
 // runs programs in real time.
 //
+// # Health checks
+//
+// A container has a health check when its spec has one or its image has
+// one in Config.HealthChecks (the image's HEALTHCHECK). Its command is
+// FileProbe(path, healthy): every interval on the clock the fake reads the
+// file at path in the container, as Cat does, and the probe passes while
+// the file's first line is healthy, so a program turns its container
+// unhealthy with a Write. Health reports the state, the failing streak and
+// the last five probes, with Docker's rules for retries and start period.
+//
 // # Scripting the daemon
 //
 //   - SetAvailable(false) takes the daemon down: every call of every client

@@ -86,6 +86,10 @@ type Config struct {
 	// HostMemory is the memory limit samples report for a container
 	// without one; 0 is 8 GiB.
 	HostMemory int64
+	// HealthChecks are the images' own health checks (their HEALTHCHECK),
+	// by image; a RunSpec's HealthCheck replaces its image's. Their
+	// commands are FileProbe's.
+	HealthChecks map[string]runtime.HealthCheck
 	// ForgetRemoved makes the daemon forget a container once Remove
 	// removed it, as Docker does, instead of keeping its snapshot for
 	// Containers and Container: for runs long enough that the kept
@@ -115,7 +119,9 @@ type daemon struct {
 	interval   time.Duration
 	cpus       int
 	hostMemory int64
-	forget     bool // Config.ForgetRemoved
+	// healthChecks are Config.HealthChecks.
+	healthChecks map[string]runtime.HealthCheck
+	forget       bool // Config.ForgetRemoved
 
 	mu sync.Mutex
 	// changed is closed and replaced on every change of state, which is
@@ -150,23 +156,24 @@ type hang struct {
 // New returns the first client of a new fake daemon.
 func New(cfg Config) *Runtime {
 	d := &daemon{
-		clock:      cfg.Clock,
-		revisions:  cfg.RevisionsDir,
-		cacheDirs:  maps.Clone(cfg.CacheDirs),
-		interval:   cfg.StatsInterval,
-		cpus:       cfg.CPUs,
-		hostMemory: cfg.HostMemory,
-		forget:     cfg.ForgetRemoved,
-		changed:    make(chan struct{}),
-		program:    cfg.Program,
-		containers: map[string]*container{},
-		byRun:      map[string]*container{},
-		volumes:    map[string]*object{},
-		dangling:   map[string]*object{},
-		calls:      map[Method]int{},
-		fail:       map[Method]error{},
-		failNext:   map[Method][]error{},
-		hangs:      map[Method]*hang{},
+		clock:        cfg.Clock,
+		revisions:    cfg.RevisionsDir,
+		cacheDirs:    maps.Clone(cfg.CacheDirs),
+		interval:     cfg.StatsInterval,
+		cpus:         cfg.CPUs,
+		hostMemory:   cfg.HostMemory,
+		healthChecks: maps.Clone(cfg.HealthChecks),
+		forget:       cfg.ForgetRemoved,
+		changed:      make(chan struct{}),
+		program:      cfg.Program,
+		containers:   map[string]*container{},
+		byRun:        map[string]*container{},
+		volumes:      map[string]*object{},
+		dangling:     map[string]*object{},
+		calls:        map[Method]int{},
+		fail:         map[Method]error{},
+		failNext:     map[Method][]error{},
+		hangs:        map[Method]*hang{},
 	}
 	if d.clock == nil {
 		d.clock = realTime{}

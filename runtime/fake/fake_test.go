@@ -111,6 +111,7 @@ func TestConformance(t *testing.T) {
 				Image:   "fake-probe",
 				Command: render,
 				Now:     clk.Now,
+				Probe:   func(_ *testing.T, p runtimetest.Probe) []string { return fake.FileProbe(p.Path, p.Healthy) },
 			})
 		})
 	}
@@ -837,4 +838,49 @@ func TestRealTime(t *testing.T) {
 	if len(ls) != 2 || ls[1].Time.Sub(ls[0].Time) < 30*time.Millisecond {
 		t.Errorf("lines %+v, want two 30 ms apart", ls)
 	}
+}
+
+// TestHealthCheck: the image's health check applies unless the spec has
+// one; failures inside the start period do not count; a command that is
+// not FileProbe's is refused.
+func TestHealthCheck(t *testing.T) {
+	t.Parallel()
+	probe := runtime.HealthCheck{Command: fake.FileProbe("/health", "ok"), Interval: time.Second, StartPeriod: 5 * time.Second, Retries: 1}
+	tests := []struct {
+		name  string
+		spec  *runtime.HealthCheck
+		after time.Duration
+		want  runtime.HealthState
+	}{
+		{"the image's, still starting in its start period", nil, 4 * time.Second, runtime.HealthStarting},
+		{"the image's, unhealthy after its start period", nil, 6 * time.Second, runtime.HealthUnhealthy},
+		{"the spec's replaces the image's", &runtime.HealthCheck{Command: fake.FileProbe("/health", "broken"), Interval: time.Second}, 2 * time.Second, runtime.HealthHealthy},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			clk := fake.NewClock(time.Time{})
+			rt := fake.New(fake.Config{Clock: clk, HealthChecks: map[string]runtime.HealthCheck{"img": probe}})
+			spec := runtime.RunSpec{RunID: "h1", Image: "img", HealthCheck: tt.spec,
+				Command: fake.Command(fake.Program{fake.Write("/health", "broken"), fake.Forever()})}
+			id, err := rt.Start(testCtx(t), spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			clk.Advance(tt.after)
+			h, err := rt.Health(testCtx(t), id)
+			if err != nil || h.State != tt.want {
+				t.Errorf("Health = %+v, %v; want %s", h, err, tt.want)
+			}
+		})
+	}
+	t.Run("a command that is not FileProbe's is refused", func(t *testing.T) {
+		t.Parallel()
+		rt := fake.New(fake.Config{})
+		spec := runtime.RunSpec{RunID: "h2", Image: "img", Command: fake.Command(fake.Program{fake.Forever()}),
+			HealthCheck: &runtime.HealthCheck{Command: []string{"curl", "-f", "localhost"}}}
+		if _, err := rt.Start(testCtx(t), spec); !errors.Is(err, fake.ErrInvalidSpec) {
+			t.Errorf("Start = %v, want ErrInvalidSpec", err)
+		}
+	})
 }

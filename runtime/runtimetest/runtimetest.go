@@ -45,6 +45,10 @@ type Config struct {
 	// clock, so the suite's bounds on how long a Stop or a Wait may take
 	// hold in the backend's time.
 	Now func() time.Time
+	// Probe renders a health check's Probe into its command. Nil is
+	// ShellProbe. Only backends that are a runtime.HealthReporter run the
+	// health cases.
+	Probe func(t *testing.T, p Probe) []string
 }
 
 // opTimeout bounds each call into the backend and each wait for a container
@@ -74,6 +78,9 @@ func Run(t *testing.T, cfg Config) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.Probe == nil {
+		cfg.Probe = func(_ *testing.T, p Probe) []string { return ShellProbe(p) }
+	}
 	s := &suite{cfg: cfg, rt: open(t, cfg)}
 	tests := []struct {
 		name string
@@ -92,6 +99,12 @@ func Run(t *testing.T, cfg Config) {
 		{"Reattach", s.testReattach},
 		{"RemoveIdempotent", s.testRemoveIdempotent},
 		{"UnknownID", s.testUnknownID},
+	}
+	if _, ok := s.rt.(runtime.HealthReporter); ok {
+		tests = append(tests, struct {
+			name string
+			run  func(t *testing.T)
+		}{"Health", s.testHealth})
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

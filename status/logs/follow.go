@@ -59,8 +59,9 @@ type FollowOptions struct {
 	// item carries it out first. Default one second.
 	NoticeEvery time.Duration
 	// Poll is how often Follow looks for the hub of a run that has not
-	// ended but has no live hub (queued, or left by a stopped operator and
-	// not re-attached yet). Default one second.
+	// ended but has no live hub (queued, executed by another replica, or
+	// left by a stopped operator and not re-attached yet), and reads the
+	// Source for what was stored meanwhile. Default one second.
 	Poll time.Duration
 	// Now is the clock of the rate limit (time.Now when nil).
 	Now func() time.Time
@@ -147,6 +148,22 @@ func (f *Follower[T]) Follow(ctx context.Context, sink Sink[T]) error {
 				return err
 			}
 			return f.sink.Flush()
+		}
+		// No live hub here: the run is queued, or another replica
+		// executes it and writes its file in the shared LOGS_DIR. What
+		// the file holds so far goes out now, complete lines only; the
+		// hub, if the run comes to this replica, resumes after it.
+		before := f.last
+		if err := f.fill(f.last+1, -1); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		if f.last != before || f.pending.Skipped > 0 {
+			if err := f.flushSkipped(); err != nil {
+				return err
+			}
+			if err := f.sink.Flush(); err != nil {
+				return err
+			}
 		}
 		if err := f.wait(ctx, f.opts.Poll); err != nil {
 			return err

@@ -315,3 +315,83 @@ func TestWindowLimiter(t *testing.T) {
 		}
 	}
 }
+
+// chanSink hands each delivered number to the test as it comes.
+type chanSink struct{ got chan int64 }
+
+func (s chanSink) Item(l Line) error   { s.got <- l.N; return nil }
+func (s chanSink) Skipped(g Gap) error { return fmt.Errorf("unexpected gap %+v", g) }
+func (chanSink) Flush() error          { return nil }
+func (chanSink) Heartbeat() error      { return nil }
+
+// TestFollowerReadsAnotherReplicasFile: a run another replica executes has
+// no hub here; its lines are delivered from the shared file while it runs,
+// each once and in order, resuming after a reader's Last-Event-ID, and the
+// follow ends with the run.
+func TestFollowerReadsAnotherReplicasFile(t *testing.T) {
+	t.Parallel()
+	id := "0190c6d6-3b4a-7c5d-8e6f-0a1b2c3d4e60"
+	path := filepath.Join(t.TempDir(), id+".log")
+	// The writer is the other replica's, with its own hubs.
+	theirs := NewHubs[Line](16)
+	w, err := Open(path, Options{Hub: theirs.Open(id)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(from, to int) {
+		for i := from; i <= to; i++ {
+			if err := w.Write(runtime.LogLine{Time: at(i), Stream: "stdout", Text: fmt.Sprintf("line %d", i)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := w.Flush(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(1, 10)
+	var final atomic.Bool
+	src := NewFileSource(path)
+	defer src.Close()
+	f := NewFollower(NewHubs[Line](16), id, src, func(context.Context) (bool, error) { return final.Load(), nil },
+		FollowOptions{After: 3, Poll: 10 * time.Millisecond})
+	sink := chanSink{got: make(chan int64, 100)}
+	done := make(chan error, 1)
+	go func() { done <- f.Follow(context.Background(), sink) }()
+	next := int64(4)
+	expect := func(to int64) {
+		t.Helper()
+		for ; next <= to; next++ {
+			select {
+			case n := <-sink.got:
+				if n != next {
+					t.Fatalf("delivered %d, want %d", n, next)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatalf("line %d not delivered while the run goes on", next)
+			}
+		}
+	}
+	expect(10)
+	write(11, 25)
+	expect(25)
+	write(26, 30)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	theirs.Close(id)
+	final.Store(true)
+	expect(30)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Follow did not end with the run")
+	}
+	select {
+	case n := <-sink.got:
+		t.Errorf("line %d delivered twice", n)
+	default:
+	}
+}

@@ -238,6 +238,12 @@ func checkHeader(path string) error {
 	if info.Size()%pageSize != 0 {
 		return fmt.Errorf("%w: %s is truncated: %d bytes is no whole number of %d-byte pages", ErrCorrupt, path, info.Size(), pageSize)
 	}
+	// The header's page count is valid when its version-valid-for number
+	// matches the change counter (SQLite 3.7.0 and later write both).
+	if pages := int64(binary.BigEndian.Uint32(head[28:32])); pages > 0 &&
+		binary.BigEndian.Uint32(head[92:96]) == binary.BigEndian.Uint32(head[24:28]) && info.Size() < pages*pageSize {
+		return fmt.Errorf("%w: %s is truncated: %d bytes, its header counts %d pages of %d bytes", ErrCorrupt, path, info.Size(), pages, pageSize)
+	}
 	return nil
 }
 

@@ -67,6 +67,16 @@ func (d dialect) skipLocked() string {
 	return ""
 }
 
+// forUpdate ends a SELECT whose row the transaction goes on to change, on
+// PostgreSQL locking it until the transaction ends; SQLite's write
+// transaction already excludes every other.
+func (d dialect) forUpdate() string {
+	if d.postgres {
+		return " FOR UPDATE"
+	}
+	return ""
+}
+
 // normTime is the form every time takes in the store: UTC, microseconds.
 func normTime(t time.Time) time.Time {
 	if t.IsZero() {

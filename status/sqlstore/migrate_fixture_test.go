@@ -35,6 +35,8 @@ var fixtureChecks = map[int64]func(t *testing.T, s *Store){
 	1: checkFixture1,
 	2: checkFixture2,
 	3: checkFixture3,
+	4: checkFixture4,
+	5: checkFixture5,
 	6: checkFixture6,
 }
 
@@ -528,6 +530,62 @@ func checkFixture3(t *testing.T, s *Store) {
 	due, err := s.RunsDue(ctx, status.RetentionQuery{Pipeline: "nightly", Before: at(t, "2026-01-01T00:00:00Z"), Rows: true})
 	if err != nil || len(due) != 1 || due[0].ID != id("301") {
 		t.Errorf("RunsDue(rows) = %v, %v; want only %s (%s is the newest)", due, err, id("301"), id("302"))
+	}
+}
+
+// checkFixture4 reads back 00004.sql: both notifications as written, the
+// pending one still due to its claimer, and a new one beside them.
+func checkFixture4(t *testing.T, s *Store) {
+	ctx := t.Context()
+	const run = "0195f000-0000-7000-8000-000000000401"
+	got, err := s.ListNotifications(ctx, run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []status.Notification{
+		{ID: 2, RunID: run, Target: "HOOK_URL", Format: "json", SigningSecret: "HOOK_KEY", Event: "failure",
+			State: status.NotificationPending, Attempts: 3, NextAttemptAt: at(t, "2025-05-01T02:05:00Z"),
+			LastError: "HTTP 503 Service Unavailable", CreatedAt: at(t, "2025-05-01T02:00:09Z")},
+		{ID: 1, RunID: run, Target: "SLACK_URL", Format: "slack", Event: "failure", State: status.NotificationDelivered,
+			Attempts: 1, NextAttemptAt: at(t, "2025-05-01T02:00:09Z"), CreatedAt: at(t, "2025-05-01T02:00:09Z"),
+			DeliveredAt: at(t, "2025-05-01T02:00:10Z")},
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("notifications (-want +got):\n%s", d)
+	}
+	claimed, err := s.ClaimNotifications(ctx, at(t, "2025-05-01T03:00:00Z"), time.Minute, 10)
+	if err != nil || len(claimed) != 1 || claimed[0].ID != 2 {
+		t.Errorf("ClaimNotifications = %+v, %v; want only HOOK_URL", claimed, err)
+	}
+	if err := s.EnqueueNotifications(ctx, []status.Notification{{RunID: run, Target: "OTHER", Format: "slack", Event: "failure"}}); err != nil {
+		t.Fatal(err)
+	}
+	got, err = s.ListNotifications(ctx, run)
+	if err != nil || len(got) != 3 || got[1].Target != "OTHER" || got[1].ID <= 2 {
+		t.Errorf("after a new enqueue: %+v, %v; want OTHER with a new id", got, err)
+	}
+}
+
+// checkFixture5 reads back 00005.sql: the expired lease is free for the
+// next replica, which gets the next term; the old replica is listed.
+func checkFixture5(t *testing.T, s *Store) {
+	ctx := t.Context()
+	l, err := s.GetLease(ctx, "leader")
+	if err != nil || l.Holder != "replica-a" || l.Term != 7 || l.Held("replica-a") ||
+		!l.AcquiredAt.Equal(at(t, "2025-06-01T02:00:00Z")) || !l.ExpiresAt.Equal(at(t, "2025-06-01T02:10:15Z")) {
+		t.Errorf("GetLease = %+v, %v; want replica-a's expired term 7", l, err)
+	}
+	next, err := s.TryLease(ctx, "leader", "replica-b", time.Minute)
+	if err != nil || !next.Held("replica-b") || next.Term != 8 {
+		t.Errorf("TryLease by replica-b = %+v, %v; want term 8", next, err)
+	}
+	rs, err := s.ListReplicas(ctx, time.Time{})
+	want := []status.Replica{{ID: "replica-a", Host: "node-1", Version: "v1.4.0", StartedAt: at(t, "2025-06-01T01:59:58Z"), LastSeen: at(t, "2025-06-01T02:10:05Z")}}
+	if d := cmp.Diff(want, rs); err != nil || d != "" {
+		t.Errorf("ListReplicas (-want +got) %v:\n%s", err, d)
+	}
+	if r, err := s.GetRun(ctx, "0195f000-0000-7000-8000-000000000501"); err != nil || r.Replica != "replica-a" || r.Status != status.RunRunning {
+		t.Errorf("GetRun = %+v, %v; want replica-a's RUNNING run", r, err)
 	}
 }
 

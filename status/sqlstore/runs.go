@@ -21,7 +21,7 @@ const runColumns = `id, pipeline, status, error_type, exit_code, message, revisi
 	trigger_type, triggered_by, attempt, retry_of, container_id, parameters, env_names,
 	queued_at, started_at, finished_at, uv_version, setup_duration_us, peak_cpu_percent,
 	peak_ram_bytes, soft_limit_exceeded, log_path, metrics_path, admitted, not_before,
-	request_env, log_incomplete, log_removed_at, log_removed_reason`
+	request_env, log_incomplete, log_removed_at, log_removed_reason, replica_id`
 
 // runMutable are the columns UpdateRun and TransitionRun write, in the
 // order of mutableArgs.
@@ -29,7 +29,7 @@ const runMutable = `status = ?, error_type = ?, exit_code = ?, message = ?, revi
 	container_id = ?, env_names = ?, started_at = ?, finished_at = ?, uv_version = ?,
 	setup_duration_us = ?, peak_cpu_percent = ?, peak_ram_bytes = ?,
 	soft_limit_exceeded = ?, log_path = ?, metrics_path = ?, admitted = ?, not_before = ?,
-	request_env = ?, log_incomplete = ?`
+	request_env = ?, log_incomplete = ?, replica_id = ?`
 
 // normRun brings r to the form a read returns, so CreateRun's answer equals
 // a later GetRun. A RUNNING run holds a slot whatever the caller said:
@@ -109,7 +109,7 @@ func (s *Store) mutableArgs(r status.Run) ([]any, error) {
 		r.ContainerID, string(env), s.d.timeArg(r.StartedAt), s.d.timeArg(r.FinishedAt), r.UVVersion,
 		r.SetupDuration.Microseconds(), r.PeakCPUPercent, r.PeakRAMBytes,
 		r.SoftLimitExceeded, r.LogPath, r.MetricsPath, r.Admitted, s.d.timeArg(r.NotBefore),
-		reqEnv, r.LogIncomplete,
+		reqEnv, r.LogIncomplete, r.Replica,
 	}, nil
 }
 
@@ -173,7 +173,7 @@ func (s *Store) insertRun(ctx context.Context, c conn, r status.Run) error {
 		status, error_type, exit_code, message, revision, container_id, env_names,
 		started_at, finished_at, uv_version, setup_duration_us, peak_cpu_percent,
 		peak_ram_bytes, soft_limit_exceeded, log_path, metrics_path, admitted, not_before,
-		request_env, log_incomplete)
+		request_env, log_incomplete, replica_id)
 		VALUES (`+placeholders(len(args))+`)`, args...)
 	return err
 }
@@ -405,7 +405,7 @@ func scanRun(row rowScanner) (status.Run, error) {
 		scanTime(&r.QueuedAt), scanTime(&r.StartedAt), scanTime(&r.FinishedAt), &r.UVVersion,
 		&setupUS, &r.PeakCPUPercent, &r.PeakRAMBytes, &r.SoftLimitExceeded, &r.LogPath, &r.MetricsPath,
 		&r.Admitted, scanTime(&r.NotBefore), &reqEnv, &r.LogIncomplete,
-		scanTime(&r.LogRemovedAt), &r.LogRemovedReason)
+		scanTime(&r.LogRemovedAt), &r.LogRemovedReason, &r.Replica)
 	if err != nil {
 		return status.Run{}, err
 	}

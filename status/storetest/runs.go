@@ -48,6 +48,7 @@ func fullRun(t *testing.T) status.Run {
 		NotBefore:         q.Add(500*time.Millisecond + 11*time.Nanosecond),
 		RequestEnv:        map[string]string{"LOG_LEVEL": "debug", "EMPTY": ""},
 		LogIncomplete:     true,
+		Replica:           "replica-a",
 	}
 }
 
@@ -143,6 +144,7 @@ func testRunUpdate(t *testing.T, s status.Store) {
 	upd.SetupDuration, upd.PeakCPUPercent, upd.PeakRAMBytes = full.SetupDuration, full.PeakCPUPercent, full.PeakRAMBytes
 	upd.SoftLimitExceeded, upd.LogPath, upd.MetricsPath = true, full.LogPath, full.MetricsPath
 	upd.Admitted, upd.NotBefore, upd.RequestEnv, upd.LogIncomplete = true, full.NotBefore, full.RequestEnv, true
+	upd.Replica = full.Replica // a replica adopting a run takes it over
 	must(t, s.UpdateRun(c, upd))
 
 	// Fields fixed at creation do not move, whatever the update says.

@@ -62,6 +62,11 @@ func Run(t *testing.T, open OpenFunc) {
 		{"Sessions", testSessions},
 		{"APITokens", testAPITokens},
 		{"Deliveries", testDeliveries},
+		{"Notifications", testNotifications},
+		{"NotificationClaimRace", testNotificationClaimRace},
+		{"Leases", testLeases},
+		{"LeaseRace", testLeaseRace},
+		{"Replicas", testReplicas},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -87,6 +92,8 @@ func RunReplicas(t *testing.T, open ReplicasFunc) {
 		{"AdmitHammer", admitHammer},
 		{"ClaimRace", claimRace},
 		{"FinishRace", finishRace},
+		{"NotificationClaimRace", notificationClaimRace},
+		{"LeaseRace", leaseRace},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -62,6 +62,20 @@ func CreateVolume(t testing.TB, api *client.Client, name string, labels map[stri
 // removed when t ends unless it is gone by then.
 func CreateDanglingImage(t testing.TB, api *client.Client, base string, labels map[string]string) string {
 	t.Helper()
+	var changes []string
+	for _, k := range slices.Sorted(maps.Keys(labels)) {
+		changes = append(changes, "LABEL "+k+"="+strconv.Quote(labels[k]))
+	}
+	return CommitImage(t, api, base, "", changes...)
+}
+
+// CommitImage commits a container of base into an image tagged ref (""
+// leaves it untagged) with changes, Dockerfile instructions such as
+// "HEALTHCHECK --interval=1s CMD true", and returns its ID: an image made
+// without a build or a registry. It is removed when t ends unless it is
+// gone by then.
+func CommitImage(t testing.TB, api *client.Client, base, ref string, changes ...string) string {
+	t.Helper()
 	ctx, cancel := helperCtx()
 	defer cancel()
 	ctr, err := api.ContainerCreate(ctx, &container.Config{Image: base, Cmd: []string{"true"}}, &container.HostConfig{NetworkMode: "none"}, nil, nil, "")
@@ -73,11 +87,7 @@ func CreateDanglingImage(t testing.TB, api *client.Client, base string, labels m
 			t.Errorf("remove committed container: %v", err)
 		}
 	}()
-	var changes []string
-	for _, k := range slices.Sorted(maps.Keys(labels)) {
-		changes = append(changes, "LABEL "+k+"="+strconv.Quote(labels[k]))
-	}
-	resp, err := api.ContainerCommit(ctx, ctr.ID, container.CommitOptions{Changes: changes})
+	resp, err := api.ContainerCommit(ctx, ctr.ID, container.CommitOptions{Reference: ref, Changes: changes})
 	if err != nil {
 		t.Fatalf("commit image: %v", err)
 	}
