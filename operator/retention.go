@@ -192,30 +192,38 @@ func (rt *retention) sweep(ctx context.Context) (sweepResult, error) {
 // drain takes batches of due runs, removes their files and applies done to
 // their IDs, until a batch comes back short. A file that cannot be removed
 // keeps its run out of done, so its row still names it and the next sweep
-// tries again.
+// tries again; the walk goes on past it, so one stuck file (the rows walk
+// spans every pipeline) holds up only the runs in its batch. A batch in
+// which nothing went ends the walk, since the next would be the same.
 func (rt *retention) drain(ctx context.Context, q status.RetentionQuery, done func([]status.Run) (int64, error)) (int64, error) {
 	what := "rows of every pipeline"
 	if q.Pipeline != "" {
 		what = q.Pipeline
 	}
 	var total int64
+	// The runs whose files stuck come back in every later batch; their
+	// errors are reported once.
+	var stuck error
 	for ctx.Err() == nil {
 		runs, err := rt.store.RunsDue(ctx, q)
 		if err != nil {
 			return total, fmt.Errorf("retention of %s: %w", what, err)
 		}
 		gone, failed := removeFiles(runs)
+		if stuck == nil {
+			stuck = failed
+		}
 		n, err := done(gone)
 		total += n
 		if err != nil {
 			return total, fmt.Errorf("retention of %s: %w", what, err)
 		}
-		if failed != nil {
-			return total, fmt.Errorf("retention of %s: %w", what, failed)
-		}
-		if len(runs) < q.Limit {
+		if len(runs) < q.Limit || n == 0 {
 			break
 		}
+	}
+	if stuck != nil {
+		return total, fmt.Errorf("retention of %s: %w", what, stuck)
 	}
 	return total, nil
 }

@@ -319,3 +319,37 @@ func TestRemoveFiles(t *testing.T) {
 		}
 	}
 }
+
+// TestRetentionStuckFileHoldsUpOnlyItsRun: the rows walk spans every
+// pipeline, so a file that cannot be removed must not stop it: the other
+// due runs go, in batches past the stuck one, which keeps its row and
+// is named in the sweep's error for the next sweep to try again.
+func TestRetentionStuckFileHoldsUpOnlyItsRun(t *testing.T) {
+	t.Parallel()
+	e := newRetentionEnv(t, 10, "a", "b")
+	// A directory with something in it cannot be removed like a file.
+	stuck := filepath.Join(e.logs, "a", "a-001.log")
+	if err := os.Remove(stuck); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(stuck, "inside"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// Now is day 10: the rows of days 0-2 of both pipelines are due, two
+	// a batch, so a-001 comes back in every batch after its first.
+	res, err := e.sweeper(RetentionConfig{HistoryDays: 7, Batch: 2}, nil).sweep(t.Context())
+	if err == nil || !strings.Contains(err.Error(), "a-001") {
+		t.Errorf("sweep error = %v, want one naming a-001", err)
+	}
+	if res.Rows != 5 {
+		t.Errorf("sweep deleted %d rows, want 5 (days 0-2 of a and b but a-001)", res.Rows)
+	}
+	for _, id := range []string{"a-000", "a-002", "b-000", "b-001", "b-002"} {
+		if _, err := e.store.GetRun(t.Context(), id); err == nil {
+			t.Errorf("run %s still stored", id)
+		}
+	}
+	if r, err := e.store.GetRun(t.Context(), "a-001"); err != nil || r.LogPath != stuck {
+		t.Errorf("a-001 = %+v, %v; want its row, naming its log", r, err)
+	}
+}
