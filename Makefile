@@ -52,12 +52,10 @@ worker-image: ## build the local worker image fastflow-worker:local (only when m
 test: ## start PostgreSQL, Docker, nginx, Compose, a Kubernetes test cluster and build the images if missing, then gofmt, go vet and go test -race
 	bash scripts/test-env.sh
 	bash scripts/worker-image.sh
-	bash scripts/k8s-cluster.sh up
 	bash scripts/compose-cli.sh
 	bash scripts/image.sh
 	$(MAKE) --no-print-directory fmt-check vet
-	$(GO) test -race -count=1 -timeout 20m $$($(GO) list ./... | grep -v '/deploy$$')
-	$(GO) test -race -count=1 -timeout 10m ./deploy
+	bash scripts/with-k8s-cluster.sh bash -c '$(GO) test -race -count=1 -timeout 20m $$($(GO) list ./... | grep -v "/deploy$$") && $(GO) test -race -count=1 -timeout 10m ./deploy'
 
 .PHONY: chaos
 chaos: ## like test, but the chaos tests: a private dockerd stopped and killed under running pipelines (minutes)

@@ -21,8 +21,9 @@ const leaderLease = "leader"
 // processes sharing one database.
 type ReplicaConfig struct {
 	// ID names the replica (REPLICA_ID); empty means the host name and a
-	// hash of the installation and LogsDir, the same on every start of
-	// one setup, so a restarted replica finds its runs again.
+	// hash of the instance (its DATA_DIR, which each replica has of its
+	// own), the same on every start, so a restarted replica finds its
+	// runs again.
 	ID string
 	// Lease is how long the leader's lease lasts without a renewal
 	// (LEADER_LEASE): a leader that dies is replaced within it. 0 means
@@ -37,7 +38,7 @@ type ReplicaConfig struct {
 	Host, Version string
 }
 
-func (c *ReplicaConfig) fill(instance, logsDir string) error {
+func (c *ReplicaConfig) fill(instance string) error {
 	if c.Lease == 0 {
 		c.Lease = 15 * time.Second
 	}
@@ -54,7 +55,7 @@ func (c *ReplicaConfig) fill(instance, logsDir string) error {
 		c.Host, _ = os.Hostname()
 	}
 	if c.ID == "" {
-		sum := sha256.Sum256([]byte(instance + "\x00" + logsDir))
+		sum := sha256.Sum256([]byte(instance))
 		c.ID = c.Host + "-" + hex.EncodeToString(sum[:4])
 	}
 	return nil

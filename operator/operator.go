@@ -128,7 +128,7 @@ type Config struct {
 // Validate checks c and fills in defaults.
 func (c *Config) Validate() error {
 	var errs []error
-	if err := c.Replica.fill(c.Instance, c.LogsDir); err != nil {
+	if err := c.Replica.fill(c.Instance); err != nil {
 		errs = append(errs, err)
 	}
 	if c.SyncInterval < 0 {

@@ -24,6 +24,12 @@ func (o *Operator) containerSpec(kind, id, revision string, p repo.Pipeline, com
 	merged := make(map[string]string, len(o.cfg.WorkerEnv)+len(env))
 	maps.Copy(merged, o.cfg.WorkerEnv)
 	maps.Copy(merged, env)
+	var secretNames []string
+	for _, n := range p.Spec.Secrets {
+		if _, ok := merged[n]; ok {
+			secretNames = append(secretNames, n)
+		}
+	}
 	return runtime.RunSpec{
 		RunID:    id,
 		Pipeline: p.Name,
@@ -33,6 +39,7 @@ func (o *Operator) containerSpec(kind, id, revision string, p repo.Pipeline, com
 		Command:  command,
 		WorkDir:  path.Join(codeTarget, p.Name),
 		Env:      merged,
+		Secrets:  secretNames,
 		Code:     &runtime.Code{Revision: revision, Pipeline: p.Name, Target: codeTarget},
 		Caches:   []runtime.Cache{{Name: runtime.CacheUV, Target: uvCacheTarget}},
 		Mounts:   o.cfg.WorkerMounts,
@@ -41,8 +48,9 @@ func (o *Operator) containerSpec(kind, id, revision string, p repo.Pipeline, com
 			NanoCPUs:    int64(p.Spec.CPUHardLimit * 1e9),
 			MemoryBytes: int64(p.Spec.MemHardLimit),
 		},
-		Network: o.cfg.WorkerNetwork,
-		Log:     runtime.LogLimits{MaxSize: "10m", MaxFiles: 3},
-		Init:    true,
+		Deadline: o.PolicyFor(p.Spec).Timeout,
+		Network:  o.cfg.WorkerNetwork,
+		Log:      runtime.LogLimits{MaxSize: "10m", MaxFiles: 3},
+		Init:     true,
 	}
 }

@@ -44,6 +44,11 @@ type RunSpec struct {
 	Command []string
 	WorkDir string
 	Env     map[string]string
+	// Secrets names the Env entries whose values are secrets. A backend
+	// whose container spec is an object others can read keeps those
+	// values out of it (Kubernetes: a per-run Secret owned by the Job);
+	// Docker passes them as the rest of Env.
+	Secrets []string
 	// Code is the pipeline code the run executes, named rather than given
 	// as a host path, so each backend delivers it its own way (the Docker
 	// backend bind-mounts its revisions folder). Nil: no code.
@@ -60,6 +65,11 @@ type RunSpec struct {
 	Limits  Limits
 	Network string // "" means the backend's default; "none" isolates
 	Log     LogLimits
+	// Deadline is the run's timeout, for backends that can enforce one
+	// of their own as a safety net should the operator be gone when it
+	// runs out (Kubernetes: activeDeadlineSeconds, with a margin so the
+	// operator's own stop comes first); 0 is none.
+	Deadline time.Duration
 	// Init runs a minimal init as PID 1 that forwards signals and reaps
 	// zombies. Without it the pipeline's interpreter is PID 1, which the
 	// kernel shields from SIGTERM, so a cancel or timeout would always wait

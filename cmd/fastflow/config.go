@@ -78,9 +78,17 @@ type config struct {
 	// ReplicaID names this replica among those sharing DATABASE_URL
 	// (empty: made up at start); LeaderLease bounds a dead leader's
 	// reign.
-	ReplicaID    string
-	LeaderLease  time.Duration
-	ReplicaGrace time.Duration
+	// Runtime is "docker" or "kubernetes"; Kubeconfig (empty: the pod's
+	// service account), K8sNamespace, K8sScheduleTimeout and UVCachePVC
+	// configure the latter.
+	Runtime            string
+	Kubeconfig         string
+	K8sNamespace       string
+	K8sScheduleTimeout time.Duration
+	UVCachePVC         string
+	ReplicaID          string
+	LeaderLease        time.Duration
+	ReplicaGrace       time.Duration
 
 	PreHeat            bool
 	EncryptionKey      string
@@ -257,6 +265,11 @@ func configFrom(e env) (config, error) {
 		JanitorDryRun:        boolean("JANITOR_DRY_RUN", false),
 		JanitorPruneImages:   boolean("JANITOR_PRUNE_IMAGES", false),
 		ShutdownPolicy:       str("SHUTDOWN_POLICY", "detach"),
+		Runtime:              str("RUNTIME", "docker"),
+		Kubeconfig:           str("KUBECONFIG", ""),
+		K8sNamespace:         str("K8S_NAMESPACE", "default"),
+		K8sScheduleTimeout:   durOr("K8S_SCHEDULE_TIMEOUT", 5*time.Minute),
+		UVCachePVC:           str("UV_CACHE_PVC", ""),
 		ReplicaID:            str("REPLICA_ID", ""),
 		LeaderLease:          durOr("LEADER_LEASE", 15*time.Second),
 		ReplicaGrace:         durOr("REPLICA_GRACE", 2*time.Minute),
@@ -290,6 +303,15 @@ func configFrom(e env) (config, error) {
 	}
 	if c.JanitorInterval < 0 {
 		errs = append(errs, errors.New("JANITOR_INTERVAL must not be negative (0 turns the janitor off)"))
+	}
+	switch c.Runtime {
+	case "docker":
+	case "kubernetes":
+		if c.UVFindLinks != "" {
+			errs = append(errs, errors.New("UV_FIND_LINKS names a host folder, which pods on other nodes cannot see; with RUNTIME=kubernetes bake the wheelhouse into the worker image instead"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("RUNTIME=%q: want docker or kubernetes", c.Runtime))
 	}
 	if c.LeaderLease < time.Second {
 		errs = append(errs, fmt.Errorf("LEADER_LEASE=%s: want at least 1s", c.LeaderLease))

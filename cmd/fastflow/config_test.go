@@ -34,7 +34,8 @@ func TestConfigDefaults(t *testing.T) {
 		LogStreamRateLimit: 100,
 		JanitorInterval:    168 * time.Hour,
 		HealthGrace:        time.Minute,
-		LeaderLease:        15 * time.Second,
+		Runtime:            "docker", K8sNamespace: "default", K8sScheduleTimeout: 5 * time.Minute,
+		LeaderLease: 15 * time.Second, ReplicaGrace: 2 * time.Minute,
 	}
 	if diff := cmp.Diff(want, c); diff != "" {
 		t.Errorf("defaults (-want +got):\n%s", diff)
@@ -72,6 +73,8 @@ func TestConfigParses(t *testing.T) {
 		{name: "mysql url", env: env{"DATABASE_URL": "mysql://x"}, wantErr: "DATABASE_URL"},
 		{name: "bad log level", env: env{"LOG_LEVEL": "loud"}, wantErr: "LOG_LEVEL"},
 		{name: "zero concurrency", env: env{"MAX_CONCURRENT_RUNS": "0"}, wantErr: "at least 1"},
+		{name: "unknown runtime", env: env{"RUNTIME": "podman"}, wantErr: `RUNTIME="podman": want docker or kubernetes`},
+		{name: "host wheelhouse on kubernetes", env: env{"RUNTIME": "kubernetes", "UV_FIND_LINKS": "/srv/wheels"}, wantErr: "UV_FIND_LINKS names a host folder"},
 		{name: "concurrency not a number", env: env{"MAX_CONCURRENT_RUNS": "ten"}, wantErr: "MAX_CONCURRENT_RUNS"},
 		{name: "unknown shutdown policy", env: env{"SHUTDOWN_POLICY": "pause"}, wantErr: "SHUTDOWN_POLICY"},
 		{

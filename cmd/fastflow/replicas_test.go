@@ -136,7 +136,7 @@ func TestReplicas(t *testing.T) {
 
 	// The tick's one long run holds a slot; a burst of 30 requests over
 	// the three replicas admits exactly the other five.
-	token := adminToken(t, bin, dbURL)
+	token := adminToken(t, bin, "DATABASE_URL="+dbURL)
 	waitFor("the tick's run to be RUNNING", 60*time.Second, func() bool {
 		var n int
 		err := conn.QueryRow(t.Context(), `SELECT count(*) FROM runs WHERE pipeline = 'failover-tick' AND status = 'RUNNING'`).Scan(&n)
@@ -244,12 +244,13 @@ func TestReplicas(t *testing.T) {
 	}
 }
 
-// adminToken creates an API token for the first admin with the CLI.
-func adminToken(t *testing.T, bin, dbURL string) string {
+// adminToken creates an API token for the first admin with the CLI, on
+// the database that settings (DATABASE_URL or DATA_DIR) name.
+func adminToken(t *testing.T, bin string, settings ...string) string {
 	t.Helper()
-	cmd := exec.Command(bin, "token", "create", "replicas-test", "--user", "admin")
+	cmd := exec.Command(bin, "token", "create", "test-token", "--user", "admin")
 	cmd.Dir = t.TempDir()
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "DATABASE_URL=" + dbURL, "DATA_DIR=" + t.TempDir()}
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "DATA_DIR=" + t.TempDir()}, settings...)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	if err := cmd.Run(); err != nil {

@@ -21,6 +21,7 @@ import (
 	"github.com/fastflow-dev/fastflow/repo"
 	"github.com/fastflow-dev/fastflow/runtime"
 	"github.com/fastflow-dev/fastflow/runtime/docker"
+	"github.com/fastflow-dev/fastflow/runtime/kubernetes"
 	"github.com/fastflow-dev/fastflow/status/checks"
 	"github.com/fastflow-dev/fastflow/status/credentials"
 	"github.com/fastflow-dev/fastflow/status/secrets"
@@ -54,7 +55,7 @@ func serveWith(ctx context.Context, cfg config, log *slog.Logger, ready chan<- s
 		return err
 	}
 	defer parts.Close()
-	store, dockerClient, op := parts.store, parts.docker, parts.op
+	store, op := parts.store, parts.op
 	generated, err := credentials.EnsureAdmin(ctx, store, cfg.AdminUsername, cfg.AdminPassword)
 	if err != nil {
 		return fmt.Errorf("create the first user: %w", err)
@@ -79,9 +80,10 @@ func serveWith(ctx context.Context, cfg config, log *slog.Logger, ready chan<- s
 		OnWebhook:          func(code int) { parts.tel.WebhookDelivered(telemetry.WebhookOutcome(code)) },
 		Checks: []webui.Check{
 			{Name: "database", Critical: true, Probe: store.Ping},
-			// Not critical: with Docker down the UI, API and history still
-			// serve; new runs are refused with 503 until it is back.
-			{Name: "docker", Probe: dockerClient.Ping},
+			// Not critical: with Docker (or the API server) down the UI,
+			// API and history still serve; new runs are refused with 503
+			// until it is back.
+			{Name: parts.rtName, Probe: parts.rt.Ping},
 		},
 		Logger: log,
 	})
@@ -148,7 +150,12 @@ func serveWith(ctx context.Context, cfg config, log *slog.Logger, ready chan<- s
 
 // parts is the operator with what it stands on, as serve and try build it.
 type parts struct {
-	store  *sqlstore.Store
+	store *sqlstore.Store
+	// rt runs the pipelines (RUNTIME): the Docker client, also kept as
+	// docker for what only Docker has, or the Kubernetes client; rtName
+	// names its health check.
+	rt     runtime.Runtime
+	rtName string
 	docker *docker.Client
 	vault  *secrets.Vault
 	checks *checks.Reporter // nil without a GitHub App
@@ -201,13 +208,30 @@ func assemble(ctx context.Context, cfg config, log *slog.Logger) (*parts, error)
 	if err != nil {
 		return fail(fmt.Errorf("resolve UV_CACHE_DIR: %w", err))
 	}
-	p.docker, err = docker.New(docker.Config{
-		Host: cfg.DockerHost, Logger: log,
-		RevisionsDir: syncer.RevisionsDir(),
-		CacheDirs:    map[string]string{runtime.CacheUV: cacheDir},
-	})
-	if err != nil {
-		return fail(err)
+	switch cfg.Runtime {
+	case "kubernetes":
+		pvcs := map[string]string{}
+		if cfg.UVCachePVC != "" {
+			pvcs[runtime.CacheUV] = cfg.UVCachePVC
+		}
+		kc, err := kubernetes.New(kubernetes.Config{
+			Kubeconfig: cfg.Kubeconfig, Namespace: cfg.K8sNamespace, ScheduleTimeout: cfg.K8sScheduleTimeout,
+			RevisionsDir: syncer.RevisionsDir(), CachePVCs: pvcs, Logger: log,
+		})
+		if err != nil {
+			return fail(fmt.Errorf("RUNTIME=kubernetes: %w", err))
+		}
+		p.rt, p.rtName = kc, "kubernetes"
+	default:
+		p.docker, err = docker.New(docker.Config{
+			Host: cfg.DockerHost, Logger: log,
+			RevisionsDir: syncer.RevisionsDir(),
+			CacheDirs:    map[string]string{runtime.CacheUV: cacheDir},
+		})
+		if err != nil {
+			return fail(err)
+		}
+		p.rt, p.rtName = p.docker, "docker"
 	}
 	// A wrong ENCRYPTION_KEY is reported now, not at the first run that
 	// needs a secret.
@@ -254,7 +278,7 @@ func assemble(ctx context.Context, cfg config, log *slog.Logger) (*parts, error)
 			return l.Self, l.Leader
 		},
 		Queue:         store,
-		DockerPing:    p.docker.Ping,
+		DockerPing:    dockerPing(p.docker),
 		ChecksPending: checksPending,
 		Logger:        log,
 	})
@@ -265,16 +289,29 @@ func assemble(ctx context.Context, cfg config, log *slog.Logger) (*parts, error)
 	// starts, finishes, fires and syncs as they are recorded, and reports
 	// its removals to it.
 	opCfg.Observer = p.tel
-	if p.op, err = operator.New(opCfg, syncer, p.tel.WrapStore(store), p.docker); err != nil {
+	if p.docker == nil {
+		// The uv cache is the cluster's (a PVC or an emptyDir), not a
+		// folder of this host to measure and trim.
+		opCfg.UVCache = operator.UVCacheConfig{}
+	}
+	if p.op, err = operator.New(opCfg, syncer, p.tel.WrapStore(store), p.rt); err != nil {
 		return fail(err)
 	}
 	return p, nil
 }
 
-// Close releases the Docker client and the store.
+// dockerPing is fastflow_docker_up's probe; nil (no gauge) without Docker.
+func dockerPing(d *docker.Client) func(context.Context) error {
+	if d == nil {
+		return nil
+	}
+	return d.Ping
+}
+
+// Close releases the runtime's client and the store.
 func (p *parts) Close() {
-	if p.docker != nil {
-		_ = p.docker.Close()
+	if p.rt != nil {
+		_ = p.rt.Close()
 	}
 	_ = p.store.Close()
 }

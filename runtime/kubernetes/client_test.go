@@ -106,3 +106,22 @@ func TestUnreachable(t *testing.T) {
 		}
 	}
 }
+
+// TestListOfLabelsNoJobCarries: labels Start would refuse match nothing,
+// without asking the server (which would refuse the selector).
+func TestListOfLabelsNoJobCarries(t *testing.T) {
+	srv, gets, _ := flakyServer(t, 0)
+	c := offlineClient(t, srv.URL)
+	for _, want := range []map[string]string{
+		{runtime.LabelRevision: "main@sha1:0123"},
+		{"bad key": "v"},
+	} {
+		found, err := c.List(context.Background(), want)
+		if err != nil || len(found) != 0 {
+			t.Errorf("List(%v) = %v, %v; want none", want, found, err)
+		}
+	}
+	if n := gets.Load(); n != 0 {
+		t.Errorf("%d requests, want none", n)
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/fastflow-dev/fastflow/runtime"
 )
@@ -142,6 +143,12 @@ func (c *Client) Remove(ctx context.Context, id string) error {
 // container ended, running otherwise (a pod still being scheduled or
 // created counts as started: Start's work is done).
 func (c *Client) List(ctx context.Context, want map[string]string) ([]runtime.Container, error) {
+	for k, v := range want {
+		if len(validation.IsQualifiedName(k)) > 0 || len(validation.IsValidLabelValue(v)) > 0 {
+			// Start refuses such labels: no Job carries them.
+			return nil, nil
+		}
+	}
 	req, err := labels.NewRequirement(runtime.LabelRunID, selection.Exists, nil)
 	if err != nil {
 		return nil, fmt.Errorf("list: %w", err)

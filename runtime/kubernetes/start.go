@@ -74,6 +74,10 @@ func (c *Client) Start(ctx context.Context, spec runtime.RunSpec) (string, error
 	if err != nil {
 		return "", fmt.Errorf("start %s: %w", spec.RunID, err)
 	}
+	secret, err := runSecret(spec, c.ns, job.Labels)
+	if err != nil {
+		return "", fmt.Errorf("start %s: %w", spec.RunID, err)
+	}
 	var code *codeVolume
 	if spec.Code != nil {
 		if code, err = c.codeConfigMap(spec); err != nil {
@@ -81,12 +85,29 @@ func (c *Client) Start(ctx context.Context, spec runtime.RunSpec) (string, error
 		}
 		mountCode(job, code, path.Join(spec.Code.Target, spec.Code.Pipeline))
 	}
+	if secret != nil {
+		if err := c.createSecret(ctx, secret); err != nil {
+			return "", fmt.Errorf("start %s: %w", spec.RunID, err)
+		}
+	}
 	created, err := c.api.BatchV1().Jobs(c.ns).Create(ctx, job, metav1.CreateOptions{})
+	if err != nil && secret != nil && !apierrors.IsAlreadyExists(err) {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+		defer cancel()
+		err = errors.Join(err, c.deleteSecret(cctx, secret.Name))
+	}
 	if apierrors.IsAlreadyExists(err) {
 		return "", fmt.Errorf("start %s: %w: %s", spec.RunID, ErrRunExists, job.Name)
 	}
 	if err != nil {
 		return "", fmt.Errorf("start %s: %w", spec.RunID, c.wrap("create job", job.Name, err))
+	}
+	if secret != nil {
+		if err := c.ownSecret(ctx, secret.Name, created); err != nil {
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+			defer cancel()
+			return "", fmt.Errorf("start %s: %w", spec.RunID, errors.Join(err, c.Remove(cctx, job.Name), c.deleteSecret(cctx, secret.Name)))
+		}
 	}
 	if code != nil {
 		// After the Job, whose UID the ConfigMap's owner reference needs;
@@ -102,6 +123,10 @@ func (c *Client) Start(ctx context.Context, spec runtime.RunSpec) (string, error
 	}
 	return job.Name, nil
 }
+
+// deadlineMargin is how much longer than the run's timeout the cluster
+// waits before it ends the Job itself.
+const deadlineMargin = time.Minute
 
 // cleanupTimeout bounds the removal of a Job that Start created but could
 // not complete, on a context that outlives the caller's cancellation.
@@ -144,6 +169,7 @@ func (c *Client) job(spec runtime.RunSpec) (*batchv1.Job, error) {
 	for _, k := range slices.Sorted(maps.Keys(spec.Env)) {
 		ctr.Env = append(ctr.Env, corev1.EnvVar{Name: k, Value: spec.Env[k]})
 	}
+	secretEnv(&ctr, spec)
 	if spec.Limits.MemoryBytes > 0 || spec.Limits.NanoCPUs > 0 {
 		ctr.Resources.Limits = corev1.ResourceList{}
 	}
@@ -203,6 +229,12 @@ func (c *Client) job(spec runtime.RunSpec) (*batchv1.Job, error) {
 				Spec:       pod,
 			},
 		},
+	}
+	if spec.Deadline > 0 {
+		// A safety net for an operator that is gone when the timeout
+		// runs out; the operator's own stop, with its TIMEOUT outcome and
+		// grace period, comes first.
+		job.Spec.ActiveDeadlineSeconds = new(int64((spec.Deadline + deadlineMargin).Seconds()))
 	}
 	if c.ttl > 0 {
 		job.Spec.TTLSecondsAfterFinished = new(int32(min(c.ttl.Seconds(), math.MaxInt32)))

@@ -85,6 +85,19 @@ func TestJobSpec(t *testing.T) {
 	if diff := cmp.Diff(wantLabels, job.Labels); diff != "" {
 		t.Errorf("job labels (-want +got):\n%s", diff)
 	}
+	spec.Deadline, spec.Secrets = 90*time.Second, []string{"B"}
+	timed, err := c.job(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := timed.Spec.ActiveDeadlineSeconds; d == nil || *d != 150 {
+		t.Errorf("activeDeadlineSeconds %v for a 90 s timeout, want 150 (a minute after the operator's own stop)", d)
+	}
+	if env := timed.Spec.Template.Spec.Containers[0].Env; len(env) != 2 || env[1].Value != "" || env[1].ValueFrom == nil ||
+		env[1].ValueFrom.SecretKeyRef.Name != SecretName("r1") || env[1].ValueFrom.SecretKeyRef.Key != "B" {
+		t.Errorf("secret env %+v, want B from the run's Secret", env)
+	}
+	spec.Deadline, spec.Secrets = 0, nil
 	if diff := cmp.Diff(wantLabels, job.Spec.Template.Labels); diff != "" {
 		t.Errorf("pod labels (-want +got):\n%s", diff)
 	}
