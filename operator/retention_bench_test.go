@@ -44,11 +44,85 @@ func BenchmarkRetentionSweepPostgres(b *testing.B) {
 	})
 }
 
-func benchRetentionSweep(b *testing.B, open func(context.Context) (*sqlstore.Store, error)) {
-	n := 100_000
+// benchRetentionRuns is FASTFLOW_BENCH_RETENTION_RUNS, 100,000 by default.
+func benchRetentionRuns() int {
 	if v, err := strconv.Atoi(os.Getenv("FASTFLOW_BENCH_RETENTION_RUNS")); err == nil && v >= 2*benchPipelineCount {
-		n = v
+		return v
 	}
+	return 100_000
+}
+
+// BenchmarkRetentionSweepSteady: the sweep that follows every finished run
+// once LOG_RETENTION_RUNS=50 has long been in force, over
+// FASTFLOW_BENCH_RETENTION_RUNS (default 100,000) runs of 100 pipelines in
+// SQLite whose files are gone but for each pipeline's newest 60. The first
+// sweep removes ten runs' files a pipeline; the second finds nothing, which
+// is what most sweeps find. Both walk only the runs that still have files
+// (the runs_with_files index), not every older run of each pipeline. No
+// target is set; the figures say what a finished run costs.
+func BenchmarkRetentionSweepSteady(b *testing.B) {
+	n := benchRetentionRuns()
+	ctx := context.Background()
+	for b.Loop() {
+		b.StopTimer()
+		store, err := sqlstore.Open(ctx, sqlstore.Config{DataDir: b.TempDir(), CheckpointInterval: -1})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := store.Migrate(ctx); err != nil {
+			b.Fatal(err)
+		}
+		start := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+		fillRetentionBench(b, store, n, start)
+		// Runs are queued in index order, so all but the last
+		// 60 a pipeline are the first n-6,000.
+		var old []string
+		for i := range n - 60*benchPipelineCount {
+			old = append(old, fmt.Sprintf("run-%07d", i))
+			if len(old) == 500 || i == n-60*benchPipelineCount-1 {
+				if _, err := store.MarkLogsRemoved(ctx, old, start, reasonKeepRuns); err != nil {
+					b.Fatal(err)
+				}
+				old = old[:0]
+			}
+		}
+		rt := newRetention(RetentionConfig{Runs: 50}, store, fake.NewClock(start.AddDate(1, 0, 0)),
+			slog.New(slog.NewTextHandler(io.Discard, nil)), func(string) *schemas.Retention { return nil }, nil)
+		var took [2]time.Duration
+		var logs [2]int64
+		b.StartTimer()
+		for i := range took {
+			t0 := time.Now()
+			res, err := rt.sweep(ctx)
+			took[i] = time.Since(t0)
+			if err != nil {
+				b.Fatal(err)
+			}
+			logs[i] = res.Logs
+		}
+		b.StopTimer()
+		// Due: each pipeline's 51st to 60th newest runs, but a run that
+		// one of the 50 kept retries (the chain is not cut).
+		want := int64(10 * benchPipelineCount)
+		for i := n - 50*benchPipelineCount; i < n; i++ {
+			if benchIsRetry(i) && i-benchPipelineCount < n-50*benchPipelineCount {
+				want--
+			}
+		}
+		if logs != [2]int64{want, 0} {
+			b.Fatalf("sweeps removed the files of %v runs, want %d, then none", logs, want)
+		}
+		b.ReportMetric(float64(took[0].Microseconds())/1000, "sweep-ms")
+		b.ReportMetric(float64(took[1].Microseconds())/1000, "idle-sweep-ms")
+		b.Logf("LOG_RETENTION_RUNS=50 over %d runs: a sweep removing %d runs' files %s, one finding nothing %s",
+			n, logs[0], took[0].Round(time.Millisecond), took[1].Round(time.Millisecond))
+		_ = store.Close()
+		b.StartTimer()
+	}
+}
+
+func benchRetentionSweep(b *testing.B, open func(context.Context) (*sqlstore.Store, error)) {
+	n := benchRetentionRuns()
 	ctx := context.Background()
 	for b.Loop() {
 		b.StopTimer()
