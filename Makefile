@@ -46,16 +46,17 @@ kube-down: ## stop the Kubernetes test cluster and undo its host side effects (t
 worker-image: ## build the local worker image fastflow-worker:local (only when missing or its recipe changed)
 	bash scripts/worker-image.sh
 
-# ./deploy runs after the rest, not beside it: each Compose project adds a
-# network, and Chromium abandons the browser tests' page loads when the
-# machine's network interfaces change (ERR_NETWORK_CHANGED).
+# ./deploy and ./runtime/kubernetes run after the rest, not beside it: each
+# Compose project adds a network, each pod a veth, and Chromium abandons
+# the browser tests' page loads when the machine's network interfaces
+# change (ERR_NETWORK_CHANGED).
 test: ## start PostgreSQL, Docker, nginx, Compose, a Kubernetes test cluster and build the images if missing, then gofmt, go vet and go test -race
 	bash scripts/test-env.sh
 	bash scripts/worker-image.sh
 	bash scripts/compose-cli.sh
 	bash scripts/image.sh
 	$(MAKE) --no-print-directory fmt-check vet
-	bash scripts/with-k8s-cluster.sh bash -c '$(GO) test -race -count=1 -timeout 20m $$($(GO) list ./... | grep -v "/deploy$$") && $(GO) test -race -count=1 -timeout 10m ./deploy'
+	bash scripts/with-k8s-cluster.sh bash -c '$(GO) test -race -count=1 -timeout 20m $$($(GO) list ./... | grep -v -e "/deploy$$" -e "/runtime/kubernetes$$") && $(GO) test -race -count=1 -timeout 10m ./runtime/kubernetes ./deploy'
 
 .PHONY: chaos
 chaos: ## like test, but the chaos tests: a private dockerd stopped and killed under running pipelines (minutes)

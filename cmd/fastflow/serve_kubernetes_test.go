@@ -1,5 +1,10 @@
 package main
 
+// The tests here start pods, whose network interfaces come and go on the
+// host; Chromium abandons page loads when that happens. Go runs a
+// package's tests in file order, and this file sorts after the browser
+// tests' (browser_*, proxy_nginx_*), so none of them runs beside a pod.
+
 import (
 	"context"
 	"encoding/json"
