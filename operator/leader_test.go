@@ -236,3 +236,35 @@ func TestDeadReplicaRunsSettled(t *testing.T) {
 		t.Errorf("retry = replica %q, attempt %d; want replica-a, 2", retry.Replica, retry.Attempt)
 	}
 }
+
+// TestWebhookSyncsEveryReplica: a webhook's sync request on one replica is
+// signalled through PostgreSQL to the others, which sync at once (neither
+// polls here), recorded with the trigger "replica".
+func TestWebhookSyncsEveryReplica(t *testing.T) {
+	t.Parallel()
+	url := storetest.Postgres(t)
+	remote := gittest.New(t)
+	remote.Commit("pipelines", map[string]string{"hello/main.py": "print('hi')\n"})
+	a := newFakeEnvDB(t, remote, url, func(c *Config) { c.Replica = ReplicaConfig{ID: "replica-a"} })
+	b := newFakeEnvDB(t, remote, url, func(c *Config) { c.Replica = ReplicaConfig{ID: "replica-b"} })
+	for _, e := range []*fakeEnv{a, b} {
+		e.waitFor("the first sync", 20*time.Second, func() bool { return e.op.SyncState().Live != nil })
+	}
+	// The listeners connect in the background: repeat the request (as
+	// GitHub's deliveries of one push would) until b has the commit.
+	sha := remote.Commit("second", map[string]string{"world/main.py": "print('w')\n"})
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		a.op.RequestSyncTo(TriggerWebhook, sha)
+		if live := b.op.SyncState().Live; live != nil && live.Revision == sha {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("replica b did not sync to %s within 20 s of replica a's webhook", sha)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if tr := b.op.SyncState().Last.Trigger; tr != TriggerReplica {
+		t.Errorf("b's sync trigger = %q, want %q", tr, TriggerReplica)
+	}
+}

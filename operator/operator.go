@@ -24,6 +24,9 @@ const (
 	TriggerPoll    = "poll"
 	TriggerManual  = "manual"
 	TriggerWebhook = "webhook"
+	// TriggerReplica: another replica heard of a new commit (a webhook, a
+	// "sync now") and told this one.
+	TriggerReplica = "replica"
 )
 
 // Shutdown policies: what happens to running containers on SIGTERM.
@@ -210,6 +213,8 @@ type Operator struct {
 	logHubs    *logs.Hubs[logs.Line]
 	metricHubs *logs.Hubs[metrics.Point]
 
+	// signals holds the syncs to announce to the other replicas.
+	signals chan string
 	// kick holds at most one pending sync request. A request made while a
 	// sync runs lands here and causes exactly one follow-up sync, however
 	// many requests arrive meanwhile.
@@ -267,7 +272,7 @@ func New(cfg Config, syncer *repo.Syncer, store status.Store, rt runtime.Runtime
 	o := &Operator{
 		cfg: cfg, log: cfg.Logger, syncer: syncer, store: store, rt: rt, secrets: cfg.Secrets,
 		logHubs: logs.NewHubs[logs.Line](2000), metricHubs: logs.NewHubs[metrics.Point](600),
-		kick: make(chan struct{}, 1), ready: make(chan struct{}),
+		kick: make(chan struct{}, 1), ready: make(chan struct{}), signals: make(chan string, 16),
 		clk: cfg.Clock, adm: newAdmission(store, cfg.MaxConcurrentRuns),
 		// Until Run sets its own: a runner started before Run (none
 		// should be) still has a context.
@@ -336,6 +341,7 @@ func (o *Operator) Run(ctx context.Context) error {
 	loops.Go(func() { o.elector.run(ctx, o.leaderDuties) })
 	loops.Go(func() { o.dispatch(ctx) })
 	loops.Go(func() { o.notifier.run(ctx) })
+	loops.Go(func() { o.relaySyncSignals(ctx) })
 	if o.uvcache.enabled() {
 		loops.Go(func() { o.uvcache.run(ctx) })
 	}
@@ -428,6 +434,7 @@ func (o *Operator) Replicas(ctx context.Context) ([]status.Replica, error) {
 // one is pending are merged into it.
 func (o *Operator) RequestSync(trigger string) {
 	o.requestSync(trigger, "")
+	o.announce("")
 }
 
 // RequestSyncTo is RequestSync for a request that names the commit it
@@ -436,6 +443,42 @@ func (o *Operator) RequestSync(trigger string) {
 // push, however long, costs one sync.
 func (o *Operator) RequestSyncTo(trigger, revision string) {
 	o.requestSync(trigger, revision)
+	o.announce(revision)
+}
+
+// announce queues a sync signal for the other replicas; a full queue
+// drops it (they sync at their next poll all the same).
+func (o *Operator) announce(revision string) {
+	select {
+	case o.signals <- revision:
+	default:
+	}
+}
+
+// relaySyncSignals sends the announced syncs to the other replicas and
+// turns theirs into syncs here, until ctx ends. A signal this replica
+// sent comes back too; the sync it asks for is then merged with the one
+// already requested, or finds its commit live.
+func (o *Operator) relaySyncSignals(ctx context.Context) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() {
+		if err := o.store.ListenSync(ctx, func(rev string) { o.requestSync(TriggerReplica, rev) }); err != nil && ctx.Err() == nil {
+			o.log.Warn("listen for other replicas' syncs", "err", err)
+		}
+	})
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case rev := <-o.signals:
+			sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			if err := o.store.SignalSync(sctx, rev); err != nil && ctx.Err() == nil {
+				o.log.Warn("tell the other replicas to sync; they follow at their next poll", "err", err)
+			}
+			cancel()
+		}
+	}
 }
 
 func (o *Operator) requestSync(trigger, revision string) {

@@ -87,7 +87,9 @@ func TestLockedSQLiteLosesNoOutcome(t *testing.T) {
 		map[string]fake.Program{"job": {fake.Print("working"), fake.Sleep(time.Minute), fake.Exit(0)}}, nil)
 	r := e.running(e.startRun(RunRequest{Pipeline: "job"}).ID)
 
-	db, err := sql.Open("sqlite", filepath.Join(e.data, sqlstore.FileName))
+	// With a busy timeout: the operator writes now and then (the leader
+	// lease, heartbeats), and the lock is taken between its writes.
+	db, err := sql.Open("sqlite", filepath.Join(e.data, sqlstore.FileName)+"?_busy_timeout=10000")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -59,3 +59,18 @@ type LeaseStore interface {
 	// RemoveReplica forgets a replica that stopped cleanly.
 	RemoveReplica(ctx context.Context, id string) error
 }
+
+// SyncSignaler lets the replica that heard of a new commit (a webhook, a
+// "sync now") tell the others, so every replica syncs at once instead of
+// at its next poll. Signals are best effort: a replica that misses one
+// still syncs at its next poll.
+type SyncSignaler interface {
+	// SignalSync tells the other replicas to sync to revision ("" for
+	// the branch tip, whatever it is).
+	SignalSync(ctx context.Context, revision string) error
+	// ListenSync calls fn with the revision of every signal, from any
+	// replica this one included, until ctx ends; it reconnects when the
+	// database goes away. A store whose replicas share a host (SQLite)
+	// hears nothing and returns when ctx ends.
+	ListenSync(ctx context.Context, fn func(revision string)) error
+}

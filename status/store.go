@@ -63,6 +63,7 @@ type Store interface {
 	RetentionStore
 	NotificationStore
 	LeaseStore
+	SyncSignaler
 }
 
 // SyncStore records every repository sync.

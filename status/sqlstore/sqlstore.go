@@ -30,6 +30,9 @@ type Store struct {
 	r   *sql.DB // reads; the same pool as w for PostgreSQL
 	log *slog.Logger
 	now func() time.Time
+	// pg is the PostgreSQL connection's settings, for the connection of
+	// its own that ListenSync holds; nil for SQLite.
+	pg *pgx.ConnConfig
 	// migrateLock is the file SQLite migrations lock: goose has no
 	// locker for SQLite, and two processes on one data directory (a
 	// restart overlapping the old process, a CLI beside the server) must
@@ -96,7 +99,7 @@ func (s *Store) openPostgres(ctx context.Context, cfg Config) error {
 	if err := db.PingContext(ctx); err != nil {
 		return errors.Join(fmt.Errorf("connect postgres %s/%s: %w", pcfg.Host, pcfg.Database, err), db.Close())
 	}
-	s.d, s.w, s.r = postgresDialect(), db, db
+	s.d, s.w, s.r, s.pg = postgresDialect(), db, db, pcfg
 	return nil
 }
 
