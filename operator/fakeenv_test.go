@@ -37,12 +37,12 @@ func newFakeEnv(t *testing.T, files map[string]string, programs map[string]fake.
 
 // newFakeEnvDB is newFakeEnv on an existing repository and the PostgreSQL
 // database at dbURL, which other environments (replicas) may share.
-func newFakeEnvDB(t *testing.T, remote *gittest.Remote, dbURL string, mod func(*Config)) *fakeEnv {
+func newFakeEnvDB(t testing.TB, remote *gittest.Remote, dbURL string, mod func(*Config)) *fakeEnv {
 	t.Helper()
 	return newFakeEnvOn(t, remote, dbURL, map[string]fake.Program{}, mod)
 }
 
-func newFakeEnvOn(t *testing.T, remote *gittest.Remote, dbURL string, programs map[string]fake.Program, mod func(*Config)) *fakeEnv {
+func newFakeEnvOn(t testing.TB, remote *gittest.Remote, dbURL string, programs map[string]fake.Program, mod func(*Config)) *fakeEnv {
 	t.Helper()
 	data := t.TempDir()
 	clk := fake.NewClock(time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC))
@@ -63,7 +63,7 @@ func openFakeEnv(t *testing.T, remote *gittest.Remote, data string, rt runtime.R
 	return openFakeEnvDB(t, remote, data, "", rt, clk, mod)
 }
 
-func openFakeEnvDB(t *testing.T, remote *gittest.Remote, data, dbURL string, rt runtime.Runtime, clk *fake.Clock, mod func(*Config)) *runEnv {
+func openFakeEnvDB(t testing.TB, remote *gittest.Remote, data, dbURL string, rt runtime.Runtime, clk *fake.Clock, mod func(*Config)) *runEnv {
 	t.Helper()
 	return openRunEnvDB(t, remote, data, dbURL, rt, func(c *Config) {
 		c.Clock = clk

@@ -2,6 +2,7 @@ package operator
 
 import (
 	"context"
+	"fmt"
 	"errors"
 	"io"
 	"log/slog"
@@ -10,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/fastflow-dev/fastflow/repo/gittest"
 	"github.com/fastflow-dev/fastflow/runtime/fake"
@@ -266,5 +269,55 @@ func TestWebhookSyncsEveryReplica(t *testing.T) {
 	}
 	if tr := b.op.SyncState().Last.Trigger; tr != TriggerReplica {
 		t.Errorf("b's sync trigger = %q, want %q", tr, TriggerReplica)
+	}
+}
+
+// BenchmarkReplicasIdleQueries: three idle replicas on one PostgreSQL
+// database, the leader's scheduler holding a pipeline with an hourly
+// schedule, for 20 s. It counts the database's transactions
+// (pg_stat_database.xact_commit, which every statement outside a
+// transaction is too) and prints them per replica and second against the
+// target of one.
+func BenchmarkReplicasIdleQueries(b *testing.B) {
+	url := storetest.Postgres(b)
+	remote := gittest.New(b)
+	remote.Commit("pipelines", map[string]string{
+		"hourly/main.py":       "print('hi')\n",
+		"hourly/pipeline.json": `{"schedule": "0 * * * *"}`,
+	})
+	const replicas = 3
+	for i := range replicas {
+		e := newFakeEnvDB(b, remote, url, func(c *Config) { c.Replica = ReplicaConfig{ID: fmt.Sprintf("replica-%d", i)} })
+		deadline := time.Now().Add(20 * time.Second)
+		for e.op.SyncState().Live == nil {
+			if time.Now().After(deadline) {
+				b.Fatal("no first sync")
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	conn, err := pgx.Connect(b.Context(), url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close(b.Context())
+	commits := func() int64 {
+		var n int64
+		if err := conn.QueryRow(b.Context(), `SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()`).Scan(&n); err != nil {
+			b.Fatal(err)
+		}
+		return n
+	}
+	const window = 20 * time.Second
+	for b.Loop() {
+		time.Sleep(2 * time.Second) // settle: first syncs and claims done
+		before := commits()
+		time.Sleep(window)
+		// The statistics collector reports with a delay of its own.
+		time.Sleep(time.Second)
+		after := commits()
+		perSecond := float64(after-before-2) / window.Seconds() / replicas
+		b.ReportMetric(perSecond, "queries/s/replica")
+		b.Logf("%d idle replicas: %.2f database transactions a second each (target <= 1, ratio %.2f)", replicas, perSecond, perSecond)
 	}
 }
