@@ -2,8 +2,8 @@ package operator
 
 import (
 	"context"
-	"fmt"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
