@@ -32,17 +32,17 @@ func newFakeEnv(t *testing.T, files map[string]string, programs map[string]fake.
 	t.Helper()
 	remote := gittest.New(t)
 	remote.Commit("pipelines", files)
-	return newFakeEnvOn(t, remote, "", programs, mod)
+	return newFakeEnvOn(t, remote, "", programs, nil, mod)
 }
 
 // newFakeEnvDB is newFakeEnv on an existing repository and the PostgreSQL
 // database at dbURL, which other environments (replicas) may share.
 func newFakeEnvDB(t testing.TB, remote *gittest.Remote, dbURL string, mod func(*Config)) *fakeEnv {
 	t.Helper()
-	return newFakeEnvOn(t, remote, dbURL, map[string]fake.Program{}, mod)
+	return newFakeEnvOn(t, remote, dbURL, map[string]fake.Program{}, nil, mod)
 }
 
-func newFakeEnvOn(t testing.TB, remote *gittest.Remote, dbURL string, programs map[string]fake.Program, mod func(*Config)) *fakeEnv {
+func newFakeEnvOn(t testing.TB, remote *gittest.Remote, dbURL string, programs map[string]fake.Program, wrap func(status.Store) status.Store, mod func(*Config)) *fakeEnv {
 	t.Helper()
 	data := t.TempDir()
 	clk := fake.NewClock(time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC))
@@ -54,7 +54,7 @@ func newFakeEnvOn(t testing.TB, remote *gittest.Remote, dbURL string, programs m
 		Program:      fe.program,
 		HealthChecks: map[string]runtime.HealthCheck{healthCheckedImage: fakeImageHealthCheck},
 	})
-	fe.runEnv = openFakeEnvDB(t, remote, data, dbURL, fe.fake, clk, mod)
+	fe.runEnv = openRunEnvWrapped(t, remote, data, dbURL, fe.fake, wrap, fakeConfig(clk, mod))
 	return fe
 }
 
@@ -65,7 +65,13 @@ func openFakeEnv(t *testing.T, remote *gittest.Remote, data string, rt runtime.R
 
 func openFakeEnvDB(t testing.TB, remote *gittest.Remote, data, dbURL string, rt runtime.Runtime, clk *fake.Clock, mod func(*Config)) *runEnv {
 	t.Helper()
-	return openRunEnvDB(t, remote, data, dbURL, rt, func(c *Config) {
+	return openRunEnvDB(t, remote, data, dbURL, rt, fakeConfig(clk, mod))
+}
+
+// fakeConfig sets what an operator on the fake runtime and clock needs,
+// then mod's own settings.
+func fakeConfig(clk *fake.Clock, mod func(*Config)) func(*Config) {
+	return func(c *Config) {
 		c.Clock = clk
 		c.WorkerImage = "fake-worker"
 		c.WorkerMounts = nil
@@ -73,7 +79,7 @@ func openFakeEnvDB(t testing.TB, remote *gittest.Remote, data, dbURL string, rt 
 		if mod != nil {
 			mod(c)
 		}
-	})
+	}
 }
 
 func (e *fakeEnv) program(spec runtime.RunSpec) fake.Program {

@@ -52,7 +52,10 @@ type runEnv struct {
 	data   string
 	dbURL  string
 	cfg    Config
-	stop   func()
+	// wrap, when set, wraps the store the operator gets (a benchmark's
+	// counting store).
+	wrap func(status.Store) status.Store
+	stop func()
 }
 
 func newRunEnv(t testing.TB, files map[string]string, mod func(*Config)) *runEnv {
@@ -72,6 +75,12 @@ func openRunEnv(t testing.TB, remote *gittest.Remote, data string, rt runtime.Ru
 // openRunEnvDB is openRunEnv on the PostgreSQL database at dbURL (empty:
 // SQLite in data).
 func openRunEnvDB(t testing.TB, remote *gittest.Remote, data, dbURL string, rt runtime.Runtime, mod func(*Config)) *runEnv {
+	t.Helper()
+	return openRunEnvWrapped(t, remote, data, dbURL, rt, nil, mod)
+}
+
+// openRunEnvWrapped is openRunEnvDB with the operator's store wrapped.
+func openRunEnvWrapped(t testing.TB, remote *gittest.Remote, data, dbURL string, rt runtime.Runtime, wrap func(status.Store) status.Store, mod func(*Config)) *runEnv {
 	t.Helper()
 	if rt == nil {
 		requireWorkerImage(t)
@@ -94,7 +103,7 @@ func openRunEnvDB(t testing.TB, remote *gittest.Remote, data, dbURL string, rt r
 	if mod != nil {
 		mod(&cfg)
 	}
-	env := &runEnv{t: t, rt: rt, remote: remote, data: data, dbURL: dbURL, cfg: cfg}
+	env := &runEnv{t: t, rt: rt, remote: remote, data: data, dbURL: dbURL, cfg: cfg, wrap: wrap}
 	env.start()
 	return env
 }
@@ -114,7 +123,11 @@ func (e *runEnv) start() {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	op, err := New(e.cfg, syncer, store, e.rt)
+	var opStore status.Store = store
+	if e.wrap != nil {
+		opStore = e.wrap(store)
+	}
+	op, err := New(e.cfg, syncer, opStore, e.rt)
 	if err != nil {
 		e.t.Fatal(err)
 	}
